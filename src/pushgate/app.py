@@ -1,0 +1,135 @@
+"""Builds the ASGI application: the store, the SNS API, the REST API, health checks.
+
+Everything is created inside the lifespan and handed on explicitly; no module globals.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+
+from pushgate.api.access_log import AccessLog
+from pushgate.api.sns.auth import SecretCache
+from pushgate.api.sns.endpoint import SnsQueryApp
+from pushgate.crypto import SecretBox, load_or_create_key
+from pushgate.domain import access_keys
+from pushgate.domain.runtime import Runtime
+from pushgate.settings import Settings, unknown_env_vars
+from pushgate.store import migrate
+from pushgate.store.database import Database
+
+log = logging.getLogger("pushgate")
+
+
+def build_runtime(settings: Settings) -> Runtime:
+    """The database handle and secret box that every command and the server share."""
+    if settings.uses_sqlite:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    key = (
+        settings.secret_key.get_secret_value()
+        if settings.secret_key
+        else load_or_create_key(settings.data_dir)
+    )
+    return Runtime(
+        db=Database(settings.effective_database_url, pool_size=settings.db_pool_size),
+        secrets=SecretBox(key),
+        account_id=settings.account_id,
+        validate_credentials=settings.validate_credentials,
+    )
+
+
+async def bootstrap_keys(rt: Runtime, settings: Settings) -> access_keys.AccessKey | None:
+    """Ensure the key from settings; with no key at all, create one. Returns a new key."""
+    if settings.access_key_id and settings.secret_access_key:
+        key = access_keys.AccessKey(
+            settings.access_key_id, settings.secret_access_key.get_secret_value()
+        )
+        await access_keys.ensure(rt, key)
+        return None
+    if await access_keys.any_exist(rt):
+        return None
+    return await access_keys.create(rt, name="first-start")
+
+
+@dataclass
+class State:
+    runtime: Runtime | None = None
+    sns: SnsQueryApp | None = None
+
+
+class PushgateApp:
+    """The root ASGI app: ``/`` is the SNS Query API, everything else the FastAPI app."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.state = State()
+        self.rest = FastAPI(
+            title="pushgate",
+            lifespan=self._lifespan,
+            docs_url=None,
+            redoc_url=None,
+        )
+        self._routes()
+        self._asgi = AccessLog(self._dispatch) if settings.access_log else self._dispatch
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await self._asgi(scope, receive, send)
+
+    async def _dispatch(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["path"] == "/" and self.state.sns is not None:
+            await self.state.sns(scope, receive, send)
+        else:
+            await self.rest(scope, receive, send)
+
+    @asynccontextmanager
+    async def _lifespan(self, _app: FastAPI) -> AsyncIterator[None]:
+        for name in unknown_env_vars():
+            log.warning("unknown setting %s ignored", name, extra={"action": "config_warning"})
+        rt = build_runtime(self.settings)
+        revision = await migrate.upgrade(rt.db)
+        created = await bootstrap_keys(rt, self.settings)
+        if created is not None:
+            # Printed once, on the first start, so that the operator can copy it.
+            print(
+                "pushgate: created an access key (shown only now):\n"
+                f"  AWS_ACCESS_KEY_ID={created.access_key_id}\n"
+                f"  AWS_SECRET_ACCESS_KEY={created.secret_access_key}",
+                flush=True,
+            )
+        self.state.runtime = rt
+        self.state.sns = SnsQueryApp(rt, SecretCache(rt))
+        log.info(
+            "pushgate started",
+            extra={"action": "started", "schema": revision, "settings": self.settings.redacted()},
+        )
+        try:
+            yield
+        finally:
+            self.state.sns = None
+            await rt.db.dispose()
+
+    def _routes(self) -> None:
+        @self.rest.get("/healthz", include_in_schema=False)
+        async def healthz() -> dict[str, str]:
+            return {"status": "ok"}
+
+        @self.rest.get("/readyz", include_in_schema=False)
+        async def readyz() -> JSONResponse:
+            rt = self.state.runtime
+            try:
+                if rt is None:
+                    raise RuntimeError("starting")
+                await rt.db.ping()
+            except Exception as exc:  # any failure means "not ready", with the reason shown
+                return JSONResponse({"status": "unavailable", "reason": str(exc)}, 503)
+            return JSONResponse({"status": "ready"})
+
+
+def create_app(settings: Settings) -> PushgateApp:
+    return PushgateApp(settings)

@@ -1,0 +1,147 @@
+"""The ``pushgate`` command: serve, keys, migrate.
+
+Each flag falls back to its ``PUSHGATE_*`` variable, then to the default; the help text
+names the variable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from pushgate import logs
+from pushgate.app import build_runtime, create_app
+from pushgate.domain import access_keys
+from pushgate.settings import Settings
+from pushgate.store import migrate as migrations
+
+app = typer.Typer(help="pushgate: self-hosted mobile push with an Amazon SNS-compatible API.")
+keys_app = typer.Typer(help="Access keys for SigV4 (boto3, the AWS CLI, every AWS SDK).")
+app.add_typer(keys_app, name="keys")
+console = Console()
+
+DatabaseUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url",
+        help="sqlite:///path or postgresql://user@host/db [env PUSHGATE_DATABASE_URL; "
+        "default SQLite in the data dir]",
+        show_default=False,
+    ),
+]
+DataDir = Annotated[
+    Path | None,
+    typer.Option(
+        "--data-dir",
+        help="Data directory [env PUSHGATE_DATA_DIR; default ./pushgate-data]",
+        show_default=False,
+    ),
+]
+
+
+def _settings(**flags: Any) -> Settings:
+    """Settings from the environment, overridden by the flags that were given."""
+    return Settings(**{k: v for k, v in flags.items() if v is not None})
+
+
+@app.command()
+def serve(
+    host: Annotated[
+        str | None, typer.Option(help="Bind address [env PUSHGATE_HOST; default 127.0.0.1]")
+    ] = None,
+    port: Annotated[int | None, typer.Option(help="Port [env PUSHGATE_PORT; default 4575]")] = None,
+    database_url: DatabaseUrl = None,
+    data_dir: DataDir = None,
+    role: Annotated[
+        str | None,
+        typer.Option(help="all | api | worker [env PUSHGATE_ROLE; default all]"),
+    ] = None,
+) -> None:
+    """Run the SNS API, the REST API and the delivery workers."""
+    import uvicorn
+
+    settings = _settings(
+        host=host, port=port, database_url=database_url, data_dir=data_dir, role=role
+    )
+    logs.configure(settings.log_level)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+        server_header=False,
+        lifespan="on",
+    )
+
+
+@app.command()
+def migrate(database_url: DatabaseUrl = None, data_dir: DataDir = None) -> None:
+    """Bring the database schema to the newest version."""
+    settings = _settings(database_url=database_url, data_dir=data_dir)
+
+    async def run() -> str | None:
+        rt = build_runtime(settings)
+        try:
+            return await migrations.upgrade(rt.db)
+        finally:
+            await rt.db.dispose()
+
+    console.print(f"schema at revision {asyncio.run(run())}")
+
+
+def _with_runtime(settings: Settings, fn: Any) -> Any:
+    async def run() -> Any:
+        rt = build_runtime(settings)
+        try:
+            await migrations.upgrade(rt.db)
+            return await fn(rt)
+        finally:
+            await rt.db.dispose()
+
+    return asyncio.run(run())
+
+
+@keys_app.command("create")
+def keys_create(
+    name: Annotated[str, typer.Option(help="A label to recognise the key by")] = "",
+    database_url: DatabaseUrl = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Create an access key and print its id and secret (shown only once)."""
+    settings = _settings(database_url=database_url, data_dir=data_dir)
+    key = _with_runtime(settings, lambda rt: access_keys.create(rt, name))
+    typer.echo(f"AWS_ACCESS_KEY_ID={key.access_key_id}")
+    typer.echo(f"AWS_SECRET_ACCESS_KEY={key.secret_access_key}")
+
+
+@keys_app.command("list")
+def keys_list(database_url: DatabaseUrl = None, data_dir: DataDir = None) -> None:
+    """List access key ids (never their secrets)."""
+    settings = _settings(database_url=database_url, data_dir=data_dir)
+    rows = _with_runtime(settings, access_keys.list_keys)
+    table = Table("access key id", "name", "created")
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+
+
+@keys_app.command("delete")
+def keys_delete(
+    access_key_id: str, database_url: DatabaseUrl = None, data_dir: DataDir = None
+) -> None:
+    """Delete an access key; requests signed with it fail within a minute."""
+    settings = _settings(database_url=database_url, data_dir=data_dir)
+    if not _with_runtime(settings, lambda rt: access_keys.delete(rt, access_key_id)):
+        console.print(f"no access key {access_key_id}")
+        raise typer.Exit(1)
+    console.print(f"deleted {access_key_id}")
+
+
+if __name__ == "__main__":
+    app()

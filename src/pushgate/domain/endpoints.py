@@ -1,0 +1,194 @@
+"""Platform endpoints: one device token in one application (SNS sec. 4.6-4.10).
+
+The duplicate-token rule is the one clients depend on most: the same token with the same
+(explicitly given) attributes returns the existing ARN; with different ones it is an error
+whose message carries the existing ARN, which clients extract with a regular expression.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from sqlalchemy import Connection
+
+from pushgate.domain import arns, pagination
+from pushgate.domain.applications import get_or_404 as get_application_or_404
+from pushgate.domain.attributes import bool_text, parse_bool, reject_unknown, require_map
+from pushgate.domain.errors import InvalidParameter, NotFound
+from pushgate.domain.platforms import APPLE_PLATFORMS, Platform, parse_platform
+from pushgate.domain.runtime import Runtime
+from pushgate.store import endpoints as store
+from pushgate.store.endpoints import EndpointRow
+
+ATTRIBUTES = ("CustomUserData", "Enabled", "Token")
+BAIDU_ATTRIBUTES = ("ChannelId", "UserId")
+MAX_CUSTOM_USER_DATA = 2048
+
+
+@dataclass(frozen=True)
+class EndpointPage:
+    endpoints: list[tuple[str, dict[str, str]]]
+    next_token: str | None
+
+
+def public_attributes(e: EndpointRow) -> dict[str, str]:
+    attributes = {"Enabled": bool_text(e.enabled), "Token": e.token}
+    if e.custom_user_data is not None:
+        attributes["CustomUserData"] = e.custom_user_data
+    if e.extra_attributes:
+        attributes.update(e.extra_attributes)
+    return attributes
+
+
+def _allowed(platform: Platform) -> tuple[str, ...]:
+    return ATTRIBUTES + BAIDU_ATTRIBUTES if platform is Platform.BAIDU else ATTRIBUTES
+
+
+def _check_custom_user_data(value: str) -> None:
+    if len(value.encode()) > MAX_CUSTOM_USER_DATA:
+        raise InvalidParameter(
+            "Invalid parameter: Attributes Reason: Invalid value for attribute: CustomUserData: "
+            "must be at most 2048 bytes long in UTF-8 encoding"
+        )
+
+
+def _normalise_token(platform: Platform, token: str) -> str:
+    if not token:
+        raise InvalidParameter("Invalid parameter: Token Reason: Token is not specified")
+    # SNS reports APNs tokens in lower case: normalise on write (sns-api.md sec. 4.6).
+    return token.lower() if platform in APPLE_PLATFORMS else token
+
+
+def _platform_of(app_platform: str) -> Platform:
+    platform = parse_platform(app_platform)
+    assert platform is not None
+    return platform
+
+
+def already_exists(arn: str) -> InvalidParameter:
+    return InvalidParameter(
+        f"Invalid parameter: Token Reason: Endpoint {arn} already exists with the same Token, "
+        "but different attributes."
+    )
+
+
+async def create(
+    rt: Runtime,
+    scope: arns.Scope,
+    application_arn: str,
+    token: str,
+    custom_user_data: str | None,
+    attributes: Mapping[str, str],
+) -> str:
+    arns.check_application_arn(application_arn)
+    given = dict(attributes)
+    if custom_user_data is not None and "CustomUserData" not in given:
+        given["CustomUserData"] = custom_user_data  # the attribute wins over the parameter
+    token = given.pop("Token", token)
+
+    def tx(conn: Connection) -> str:
+        app = get_application_or_404(conn, application_arn)
+        platform = _platform_of(app.platform)
+        reject_unknown(given, _allowed(platform))
+        if "CustomUserData" in given:
+            _check_custom_user_data(given["CustomUserData"])
+        enabled = parse_bool(given["Enabled"], "Enabled") if "Enabled" in given else None
+        extra = {k: given[k] for k in BAIDU_ATTRIBUTES if k in given} or None
+        if platform is Platform.BAIDU and (not extra or len(extra) != 2):
+            raise InvalidParameter(
+                "Invalid parameter: Attributes Reason: ChannelId and UserId are required for "
+                "Baidu endpoints"
+            )
+        normalised = _normalise_token(platform, token)
+        existing = store.by_token(conn, app.id, normalised)
+        if existing is not None:
+            same = (enabled is None or enabled == existing.enabled) and (
+                "CustomUserData" not in given
+                or given["CustomUserData"] == existing.custom_user_data
+            )
+            if not same:
+                raise already_exists(existing.arn)
+            return existing.arn
+        arn = scope.endpoint_arn(app.platform, app.name, str(uuid.uuid4()))
+        row = EndpointRow(
+            id=0,
+            application_id=app.id,
+            arn=arn,
+            token=normalised,
+            enabled=True if enabled is None else enabled,
+            custom_user_data=given.get("CustomUserData"),
+            extra_attributes=extra,
+        )
+        store.insert_one(conn, row, rt.clock())
+        return arn
+
+    return await rt.db.write(tx)
+
+
+def _get_or_404(conn: Connection, arn: str) -> EndpointRow:
+    endpoint = store.get(conn, arn)
+    if endpoint is None:
+        raise NotFound("Endpoint does not exist")
+    return endpoint
+
+
+async def get_attributes(rt: Runtime, arn: str) -> dict[str, str]:
+    arns.check_endpoint_arn(arn)
+    return public_attributes(await rt.db.read(_get_or_404, arn))
+
+
+async def set_attributes(rt: Runtime, arn: str, attributes: Mapping[str, str]) -> None:
+    arns.check_endpoint_arn(arn)
+    require_map(attributes)
+
+    def tx(conn: Connection) -> None:
+        endpoint = _get_or_404(conn, arn)
+        app_platform = arn.split(":", 5)[5].split("/")[1]
+        platform = _platform_of(app_platform)
+        reject_unknown(attributes, _allowed(platform))
+        token_changed = enabled_changed = False
+        if "CustomUserData" in attributes:
+            _check_custom_user_data(attributes["CustomUserData"])
+            endpoint.custom_user_data = attributes["CustomUserData"]
+        if "Enabled" in attributes:
+            enabled = parse_bool(attributes["Enabled"], "Enabled")
+            enabled_changed = enabled != endpoint.enabled
+            endpoint.enabled = enabled
+        if "Token" in attributes:
+            token = _normalise_token(platform, attributes["Token"])
+            if token != endpoint.token:
+                other = store.by_token(conn, endpoint.application_id, token)
+                if other is not None:
+                    raise already_exists(other.arn)
+                endpoint.token, token_changed = token, True
+        extra = {k: attributes[k] for k in BAIDU_ATTRIBUTES if k in attributes}
+        if extra:
+            endpoint.extra_attributes = {**(endpoint.extra_attributes or {}), **extra}
+        store.save(
+            conn, endpoint, rt.clock(), token_changed=token_changed, enabled_changed=enabled_changed
+        )
+
+    await rt.db.write(tx)
+
+
+async def delete(rt: Runtime, arn: str) -> None:
+    """Idempotent; subscriptions naming the endpoint stay, as on SNS."""
+    arns.check_endpoint_arn(arn)
+    await rt.db.write(store.delete_one, arn)
+
+
+async def list_page(rt: Runtime, application_arn: str, next_token: str | None) -> EndpointPage:
+    arns.check_application_arn(application_arn)
+    after = pagination.decode(next_token)
+
+    def tx(conn: Connection) -> list[EndpointRow]:
+        app = get_application_or_404(conn, application_arn)
+        return store.page(conn, app.id, after, pagination.PAGE_SIZE + 1)
+
+    rows = await rt.db.read(tx)
+    return EndpointPage(
+        endpoints=[(r.arn, public_attributes(r)) for r in rows[: pagination.PAGE_SIZE]],
+        next_token=pagination.next_token([r.id for r in rows]),
+    )

@@ -1,0 +1,232 @@
+"""Subscriptions of topics: ``application`` (platform endpoints), ``http`` and ``https``.
+
+Application subscriptions are confirmed at once. HTTP/S subscriptions wait, as on SNS,
+for ``ConfirmSubscription`` with the token of their ``SubscriptionConfirmation`` message.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from sqlalchemy import Connection
+
+from pushgate.domain import arns, pagination, topics
+from pushgate.domain.attributes import bool_text, parse_bool
+from pushgate.domain.errors import InvalidParameter, NotFound
+from pushgate.domain.runtime import Runtime
+from pushgate.store import endpoints as endpoint_store
+from pushgate.store import subscriptions as store
+from pushgate.store.subscriptions import SubscriptionRow
+
+SUPPORTED_PROTOCOLS = ("application", "http", "https")
+SETTABLE = (
+    "DeliveryPolicy",
+    "FilterPolicy",
+    "FilterPolicyScope",
+    "RawMessageDelivery",
+    "RedrivePolicy",
+    "SubscriptionRoleArn",
+    "ReplayPolicy",
+)
+PENDING_ARN = "PendingConfirmation"
+
+
+@dataclass(frozen=True)
+class SubscriptionSummary:
+    arn: str
+    owner: str
+    protocol: str
+    endpoint: str
+    topic_arn: str
+
+
+@dataclass(frozen=True)
+class SubscriptionPage:
+    subscriptions: list[SubscriptionSummary]
+    next_token: str | None
+
+
+def _check_attribute(name: str, value: str, prefix: str) -> None:
+    if name == "RawMessageDelivery" and value.lower() not in ("true", "false"):
+        raise InvalidParameter(
+            f"{prefix}RawMessageDelivery: Invalid value [{value}]. Must be true or false."
+        )
+    if name == "FilterPolicyScope" and value not in ("MessageAttributes", "MessageBody"):
+        raise InvalidParameter(
+            f"{prefix}FilterPolicyScope: Invalid value [{value}]. Please use either "
+            "MessageBody or MessageAttributes"
+        )
+    if name in ("FilterPolicy", "DeliveryPolicy", "RedrivePolicy", "ReplayPolicy") and value:
+        try:
+            parsed = json.loads(value)
+        except ValueError:
+            parsed = None
+        if not isinstance(parsed, dict):
+            raise InvalidParameter(f"{prefix}{name}: failed to parse JSON.")
+
+
+def _normalised(attributes: Mapping[str, str]) -> dict[str, str]:
+    values = dict(attributes)
+    if "RawMessageDelivery" in values:
+        values["RawMessageDelivery"] = bool_text(parse_bool(values["RawMessageDelivery"], "x"))
+    if values.get("FilterPolicy") and "FilterPolicyScope" not in values:
+        values["FilterPolicyScope"] = "MessageAttributes"
+    return values
+
+
+async def subscribe(
+    rt: Runtime,
+    scope: arns.Scope,
+    topic_arn: str,
+    protocol: str,
+    endpoint: str | None,
+    attributes: Mapping[str, str],
+    return_arn: bool,
+) -> str:
+    topics.check_arn(topic_arn, scope)
+    if protocol.lower() not in SUPPORTED_PROTOCOLS:
+        raise InvalidParameter(
+            f"Invalid parameter: Amazon SNS does not support this protocol string: {protocol}"
+        )
+    protocol = protocol.lower()
+    target = endpoint or ""
+    if protocol in ("http", "https") and not target.lower().startswith(protocol + "://"):
+        raise InvalidParameter("Invalid parameter: Endpoint must match the specified protocol")
+    for key in attributes:
+        if key not in SETTABLE:
+            raise InvalidParameter("Invalid parameter: Attributes Reason: AttributeName")
+    for key, value in attributes.items():
+        _check_attribute(key, value, "Invalid parameter: Attributes Reason: ")
+    wanted = _normalised(attributes)
+
+    def tx(conn: Connection) -> str:
+        topic = topics.get_or_404(conn, topic_arn)
+        if protocol == "application":
+            if arns.kind_of(target) != "endpoint" or endpoint_store.get(conn, target) is None:
+                raise InvalidParameter(
+                    "Invalid parameter: Endpoint Reason: Endpoint does not exist for endpoint "
+                    f"arn{target}"
+                )
+        existing = store.find(conn, topic.id, protocol, target)
+        if existing is not None:
+            if any(existing.attributes.get(k) != v for k, v in wanted.items()):
+                raise InvalidParameter(
+                    "Invalid parameter: Attributes Reason: Subscription already exists with "
+                    "different attributes"
+                )
+            sub = existing
+        else:
+            pending = protocol != "application"
+            sub = SubscriptionRow(
+                id=0,
+                arn=scope.subscription_arn(topic_arn, str(uuid.uuid4())),
+                topic_id=topic.id,
+                topic_arn=topic_arn,
+                protocol=protocol,
+                endpoint=target,
+                attributes=wanted,
+                pending=pending,
+                confirmation_token=secrets.token_hex(64) if pending else None,
+            )
+            store.insert_one(conn, sub, rt.clock())
+        if sub.pending and not return_arn:
+            return "pending confirmation"
+        return sub.arn
+
+    return await rt.db.write(tx)
+
+
+async def unsubscribe(rt: Runtime, arn: str) -> None:
+    """Idempotent for a well-formed ARN that names nothing."""
+    arns.check_subscription_arn(arn)
+    await rt.db.write(store.delete_one, arn)
+
+
+def _get_or_404(conn: Connection, arn: str) -> SubscriptionRow:
+    sub = store.get(conn, arn)
+    if sub is None:
+        raise NotFound("Subscription does not exist")
+    return sub
+
+
+async def get_attributes(rt: Runtime, arn: str) -> dict[str, str]:
+    arns.check_subscription_arn(arn)
+    sub = await rt.db.read(_get_or_404, arn)
+    attributes = {
+        "ConfirmationWasAuthenticated": bool_text(not sub.pending),
+        "Endpoint": sub.endpoint,
+        "Owner": rt.account_id,
+        "PendingConfirmation": bool_text(sub.pending),
+        "Protocol": sub.protocol,
+        "RawMessageDelivery": "false",
+        "SubscriptionArn": sub.arn,
+        "SubscriptionPrincipal": f"arn:aws:iam::{rt.account_id}:root",
+        "TopicArn": sub.topic_arn,
+    }
+    attributes.update(sub.attributes)
+    return attributes
+
+
+async def set_attribute(rt: Runtime, arn: str, name: str, value: str | None) -> None:
+    arns.check_subscription_arn(arn)
+    if name not in SETTABLE:
+        raise InvalidParameter("Invalid parameter: AttributeName")
+    text = value or ""
+    _check_attribute(name, text, "Invalid parameter: ")
+
+    def tx(conn: Connection) -> None:
+        sub = _get_or_404(conn, arn)
+        sub.attributes.update(_normalised({name: text}))
+        if name == "FilterPolicy" and not text:
+            sub.attributes.pop("FilterPolicy", None)
+            sub.attributes.pop("FilterPolicyScope", None)
+        store.save(conn, sub)
+
+    await rt.db.write(tx)
+
+
+async def confirm(rt: Runtime, scope: arns.Scope, topic_arn: str, token: str) -> str:
+    topics.check_arn(topic_arn, scope)
+
+    def tx(conn: Connection) -> str:
+        topics.get_or_404(conn, topic_arn)
+        sub = store.by_confirmation_token(conn, token)
+        if sub is None or sub.topic_arn != topic_arn:
+            raise InvalidParameter("Invalid parameter: Token")
+        sub.pending = False
+        store.save(conn, sub)
+        return sub.arn
+
+    return await rt.db.write(tx)
+
+
+async def list_page(
+    rt: Runtime, scope: arns.Scope, topic_arn: str | None, next_token: str | None
+) -> SubscriptionPage:
+    after = pagination.decode(next_token)
+
+    def tx(conn: Connection) -> list[SubscriptionRow]:
+        topic_id = None
+        if topic_arn is not None:
+            topics.check_arn(topic_arn, scope)
+            topic_id = topics.get_or_404(conn, topic_arn).id
+        return store.page(conn, scope.region, topic_id, after, pagination.PAGE_SIZE + 1)
+
+    rows = await rt.db.read(tx)
+    return SubscriptionPage(
+        subscriptions=[
+            SubscriptionSummary(
+                arn=PENDING_ARN if r.pending else r.arn,
+                owner=rt.account_id,
+                protocol=r.protocol,
+                endpoint=r.endpoint,
+                topic_arn=r.topic_arn,
+            )
+            for r in rows[: pagination.PAGE_SIZE]
+        ],
+        next_token=pagination.next_token([r.id for r in rows]),
+    )

@@ -1,0 +1,107 @@
+"""Settings: flags, else ``PUSHGATE_*`` environment variables, else defaults.
+
+This is the one place that reads the environment. ``cli.py`` passes flags in as keyword
+arguments; everything else receives a :class:`Settings` object.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "PUSHGATE_"
+
+
+class Settings(BaseSettings):
+    """Everything pushgate can be told. Field ``x`` is read from ``PUSHGATE_X``."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid")
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=4575, ge=0, le=65535)
+    data_dir: Path = Path("./pushgate-data")
+    database_url: str | None = Field(
+        default=None,
+        description="sqlite:///path or postgresql://...; default SQLite in the data dir",
+    )
+    role: Literal["all", "api", "worker"] = "all"
+
+    region: str = "us-east-1"
+    account_id: str = "123456789012"
+    access_key_id: str | None = None
+    secret_access_key: SecretStr | None = None
+    secret_key: SecretStr | None = Field(
+        default=None, description="Key encrypting stored secrets; generated when absent"
+    )
+
+    validate_credentials: bool = Field(
+        default=True,
+        description="Check platform credentials' format on CreatePlatformApplication",
+    )
+    log_level: str = "INFO"
+    access_log: bool = True
+    db_pool_size: int = Field(default=10, ge=1)
+
+    # Provider base URLs (delivery); tests and staging point them at fakes.
+    apns_url: str = "https://api.push.apple.com"
+    apns_sandbox_url: str = "https://api.sandbox.push.apple.com"
+    fcm_url: str = "https://fcm.googleapis.com"
+    adm_url: str = "https://api.amazon.com"
+    adm_token_url: str = "https://api.amazon.com/auth/o2/token"
+    wns_token_url: str = "https://login.live.com/accesstoken.srf"
+    baidu_url: str = "https://api.tuisong.baidu.com"
+    hms_url: str = "https://push-api.cloud.huawei.com"
+    hms_token_url: str = "https://oauth-login.cloud.huawei.com/oauth2/v3/token"
+    wns_allowed_hosts: str = "*.notify.windows.com"
+    webpush_allowed_hosts: str = (
+        "fcm.googleapis.com,updates.push.services.mozilla.com,*.push.apple.com,*.notify.windows.com"
+    )
+    provider_ca_file: Path | None = None
+
+    @field_validator("account_id")
+    @classmethod
+    def _twelve_digits(cls, value: str) -> str:
+        if not re.fullmatch(r"\d{12}", value):
+            raise ValueError("must be 12 digits")
+        return value
+
+    @field_validator("region")
+    @classmethod
+    def _region_shape(cls, value: str) -> str:
+        if not re.fullmatch(r"[a-z]{2}(-[a-z]+)+-\d", value):
+            raise ValueError("must look like an AWS region, e.g. us-east-1")
+        return value
+
+    @property
+    def effective_database_url(self) -> str:
+        """The database URL, defaulting to SQLite in the data dir."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'pushgate.db').resolve()}"
+
+    @property
+    def uses_sqlite(self) -> bool:
+        return self.effective_database_url.startswith("sqlite")
+
+    def redacted(self) -> dict[str, Any]:
+        """A view safe for logs: secrets masked, passwords in URLs hidden."""
+        view = self.model_dump(mode="json")
+        for name in ("secret_access_key", "secret_key"):
+            if view.get(name):
+                view[name] = "**********"
+        url = view.get("database_url")
+        if url:
+            view["database_url"] = re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", url)
+        return view
+
+
+def unknown_env_vars(environ: dict[str, str] | None = None) -> list[str]:
+    """``PUSHGATE_*`` variables that name no setting: most likely typos, worth a warning."""
+    env = os.environ if environ is None else environ
+    known = {ENV_PREFIX + name.upper() for name in Settings.model_fields}
+    return sorted(k for k in env if k.startswith(ENV_PREFIX) and k not in known)

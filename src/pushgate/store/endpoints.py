@@ -1,0 +1,97 @@
+"""Queries on ``endpoints``: millions per application, so every lookup is indexed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, delete, insert, select, update
+
+from pushgate.store.tables import endpoints as t
+
+
+@dataclass
+class EndpointRow:
+    id: int
+    application_id: int
+    arn: str
+    token: str
+    enabled: bool
+    custom_user_data: str | None
+    extra_attributes: dict[str, str] | None
+
+
+_COLUMNS = (
+    t.c.id,
+    t.c.application_id,
+    t.c.arn,
+    t.c.token,
+    t.c.enabled,
+    t.c.custom_user_data,
+    t.c.extra_attributes,
+)
+
+
+def _row(r: Any) -> EndpointRow:
+    extra = dict(r.extra_attributes) if r.extra_attributes else None
+    return EndpointRow(r.id, r.application_id, r.arn, r.token, r.enabled, r.custom_user_data, extra)
+
+
+def get(conn: Connection, arn: str) -> EndpointRow | None:
+    r = conn.execute(select(*_COLUMNS).where(t.c.arn == arn)).first()
+    return _row(r) if r else None
+
+
+def by_token(conn: Connection, application_id: int, token: str) -> EndpointRow | None:
+    r = conn.execute(
+        select(*_COLUMNS).where(t.c.application_id == application_id, t.c.token == token)
+    ).first()
+    return _row(r) if r else None
+
+
+def insert_one(conn: Connection, e: EndpointRow, now: datetime) -> int:
+    values = {
+        "application_id": e.application_id,
+        "arn": e.arn,
+        "token": e.token,
+        "enabled": e.enabled,
+        "custom_user_data": e.custom_user_data,
+        "extra_attributes": e.extra_attributes,
+        "created_at": now,
+        "updated_at": now,
+        "token_updated_at": now,
+        "disabled_at": None if e.enabled else now,
+    }
+    return int(conn.execute(insert(t).values(values).returning(t.c.id)).scalar_one())
+
+
+def save(
+    conn: Connection, e: EndpointRow, now: datetime, *, token_changed: bool, enabled_changed: bool
+) -> None:
+    values: dict[str, Any] = {
+        "token": e.token,
+        "enabled": e.enabled,
+        "custom_user_data": e.custom_user_data,
+        "extra_attributes": e.extra_attributes,
+        "updated_at": now,
+    }
+    if token_changed:
+        values["token_updated_at"] = now
+    if enabled_changed:
+        values["disabled_at"] = None if e.enabled else now
+    conn.execute(update(t).where(t.c.id == e.id).values(values))
+
+
+def delete_one(conn: Connection, arn: str) -> None:
+    conn.execute(delete(t).where(t.c.arn == arn))
+
+
+def page(conn: Connection, application_id: int, after_id: int, limit: int) -> list[EndpointRow]:
+    rows = conn.execute(
+        select(*_COLUMNS)
+        .where(t.c.application_id == application_id, t.c.id > after_id)
+        .order_by(t.c.id)
+        .limit(limit)
+    )
+    return [_row(r) for r in rows]
