@@ -80,9 +80,16 @@ SPEC_HEADERS = {
 
 
 def verify_spec(headers: dict[str, str], now: datetime = SPEC_TIME, **kw: object) -> SignedRequest:
-    args: dict[str, object] = {"method": "POST", "raw_path": "/", "query_string": "",
-                               "headers": headers, "body": SPEC_BODY,
-                               "lookup_secret": SECRETS.get, "now": now, **kw}
+    args: dict[str, object] = {
+        "method": "POST",
+        "raw_path": "/",
+        "query_string": "",
+        "headers": headers,
+        "body": SPEC_BODY,
+        "lookup_secret": SECRETS.get,
+        "now": now,
+        **kw,
+    }
     return verify_request(**args)  # type: ignore[arg-type]
 
 
@@ -92,9 +99,14 @@ def test_spec_body_is_the_captured_one() -> None:
 
 
 def test_spec_canonical_request() -> None:
-    creq = canonical_request(method="POST", uri=canonical_uri("/"), query="",
-                             headers=SPEC_HEADERS, signed_headers="content-type;host;x-amz-date",
-                             payload_hash=SPEC_BODY_HASH)
+    creq = canonical_request(
+        method="POST",
+        uri=canonical_uri("/"),
+        query="",
+        headers=SPEC_HEADERS,
+        signed_headers="content-type;host;x-amz-date",
+        payload_hash=SPEC_BODY_HASH,
+    )
     assert creq == SPEC_CANONICAL
     assert hashlib.sha256(creq.encode()).hexdigest() == SPEC_CR_HASH
 
@@ -114,16 +126,20 @@ def test_spec_request_verifies() -> None:
 def test_spec_expired_message_format() -> None:
     with pytest.raises(RequestExpired) as exc:
         verify_spec(SPEC_HEADERS, now=datetime(2026, 11, 22, 19, 42, 41, tzinfo=UTC))
-    assert exc.value.message == ("Signature expired: 20261122T191241Z is now earlier than "
-                                 "20261122T192741Z (20261122T194241Z - 15 min.)")
+    assert exc.value.message == (
+        "Signature expired: 20261122T191241Z is now earlier than "
+        "20261122T192741Z (20261122T194241Z - 15 min.)"
+    )
     assert (exc.value.code, exc.value.status) == ("RequestExpired", 400)
 
 
 def test_spec_not_yet_current_message_format() -> None:
     with pytest.raises(RequestExpired) as exc:
         verify_spec(SPEC_HEADERS, now=datetime(2026, 11, 22, 18, 42, 41, tzinfo=UTC))
-    assert exc.value.message == ("Signature not yet current: 20261122T191241Z is still later "
-                                 "than 20261122T185741Z (20261122T184241Z + 15 min.)")
+    assert exc.value.message == (
+        "Signature not yet current: 20261122T191241Z is still later "
+        "than 20261122T185741Z (20261122T184241Z + 15 min.)"
+    )
 
 
 def test_signing_key_is_cached_and_bounded() -> None:
@@ -156,9 +172,14 @@ class Wire:
 
     def verify(self, *, now: datetime | None = None, **kw: object) -> SignedRequest:
         args: dict[str, object] = {
-            "method": self.method, "raw_path": self.raw_path, "query_string": self.query_string,
-            "headers": self.headers, "body": self.body, "lookup_secret": SECRETS.get,
-            "now": self.signed_at if now is None else now, **kw,
+            "method": self.method,
+            "raw_path": self.raw_path,
+            "query_string": self.query_string,
+            "headers": self.headers,
+            "body": self.body,
+            "lookup_secret": SECRETS.get,
+            "now": self.signed_at if now is None else now,
+            **kw,
         }
         return verify_request(**args)  # type: ignore[arg-type]
 
@@ -169,23 +190,41 @@ class Wire:
 def to_wire(prepared: AWSPreparedRequest) -> Wire:
     # urllib3 percent-encodes what http.client could not send (spaces, non-ASCII) on the wire.
     url = parse_url(prepared.url)
-    headers = {k.lower(): v.decode("latin-1") if isinstance(v, bytes) else v
-               for k, v in prepared.headers.items()}
+    headers = {
+        k.lower(): v.decode("latin-1") if isinstance(v, bytes) else v
+        for k, v in prepared.headers.items()
+    }
     headers.setdefault("host", str(url.netloc))
     date = headers.get("x-amz-date")
-    signed_at = (datetime.strptime(date, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC) if date
-                 else datetime.now(UTC))
+    signed_at = (
+        datetime.strptime(date, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC) if date else datetime.now(UTC)
+    )
     body = prepared.body or b""
-    return Wire(prepared.method, url.path or "/", url.query or "", headers,
-                body.encode() if isinstance(body, str) else body, signed_at)
+    return Wire(
+        prepared.method,
+        url.path or "/",
+        url.query or "",
+        headers,
+        body.encode() if isinstance(body, str) else body,
+        signed_at,
+    )
 
 
-def sign(body: bytes = b"Action=ListTopics&Version=2010-03-31", *,
-         url: str = "http://127.0.0.1:8765/", method: str = "POST", akid: str = AKID,
-         secret: str = SECRET, token: str | None = None, region: str = "us-east-1",
-         service: str = "sns", extra: dict[str, str] | None = None) -> Wire:
-    request = AWSRequest(method=method, url=url, data=body,
-                         headers={"Content-Type": FORM, **(extra or {})})
+def sign(
+    body: bytes = b"Action=ListTopics&Version=2010-03-31",
+    *,
+    url: str = "http://127.0.0.1:8765/",
+    method: str = "POST",
+    akid: str = AKID,
+    secret: str = SECRET,
+    token: str | None = None,
+    region: str = "us-east-1",
+    service: str = "sns",
+    extra: dict[str, str] | None = None,
+) -> Wire:
+    request = AWSRequest(
+        method=method, url=url, data=body, headers={"Content-Type": FORM, **(extra or {})}
+    )
     SigV4Auth(Credentials(akid, secret, token), service, region).add_auth(request)
     return to_wire(request.prepare())
 
@@ -204,13 +243,16 @@ def test_region_comes_from_scope() -> None:
     assert sign(region="eu-west-1").verify().region == "eu-west-1"
 
 
-@pytest.mark.parametrize("url", [
-    "http://127.0.0.1:8765/sns/",
-    "http://127.0.0.1:8765/sns%20x/",  # pre-encoded: botocore signs "/sns%2520x/"
-    "http://127.0.0.1:8765/my prefix/café/",  # literal: signed "/my%20prefix/caf%C3%A9/"
-    "http://127.0.0.1:8765/a!b/./c/../d//",  # dot segments and "//" normalised
-    "http://127.0.0.1:8765/x?b=2&a=%20x%2F~&a=0&Action=ListTopics",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:8765/sns/",
+        "http://127.0.0.1:8765/sns%20x/",  # pre-encoded: botocore signs "/sns%2520x/"
+        "http://127.0.0.1:8765/my prefix/café/",  # literal: signed "/my%20prefix/caf%C3%A9/"
+        "http://127.0.0.1:8765/a!b/./c/../d//",  # dot segments and "//" normalised
+        "http://127.0.0.1:8765/x?b=2&a=%20x%2F~&a=0&Action=ListTopics",
+    ],
+)
 def test_paths_and_query_strings(url: str) -> None:
     assert sign(url=url).verify().access_key_id == AKID
 
@@ -246,20 +288,31 @@ def test_real_boto3_client_with_path_prefix() -> None:
         captured.append(request)
         raise Sent
 
-    client = boto3.client("sns", endpoint_url="http://127.0.0.1:8765/sns/",
-                          region_name="ap-south-1", aws_access_key_id="AKIDTEMP",
-                          aws_secret_access_key="temp-secret", aws_session_token="tok")
+    client = boto3.client(
+        "sns",
+        endpoint_url="http://127.0.0.1:8765/sns/",
+        region_name="ap-south-1",
+        aws_access_key_id="AKIDTEMP",
+        aws_secret_access_key="temp-secret",
+        aws_session_token="tok",
+    )
     client.meta.events.register("before-send.sns", before_send)
     with pytest.raises(Sent):
         client.create_platform_application(
-            Name="my-app", Platform="GCM", Attributes={"PlatformCredential": "k€y"})
+            Name="my-app", Platform="GCM", Attributes={"PlatformCredential": "k€y"}
+        )
     assert to_wire(captured[0]).verify() == SignedRequest("AKIDTEMP", "ap-south-1", "tok")
 
 
 def test_presigned_url() -> None:
-    client = boto3.client("sns", endpoint_url="http://127.0.0.1:8765/sns/",
-                          region_name="us-east-1", aws_access_key_id="AKIDTEMP",
-                          aws_secret_access_key="temp-secret", aws_session_token="tok")
+    client = boto3.client(
+        "sns",
+        endpoint_url="http://127.0.0.1:8765/sns/",
+        region_name="us-east-1",
+        aws_access_key_id="AKIDTEMP",
+        aws_secret_access_key="temp-secret",
+        aws_session_token="tok",
+    )
     # botocore signs the model's method (POST) unless told otherwise.
     for method, extra in (("GET", {"HttpMethod": "GET"}), ("POST", {})):
         url = urlsplit(client.generate_presigned_url("list_topics", ExpiresIn=600, **extra))
@@ -272,14 +325,21 @@ def test_presigned_url() -> None:
 
 
 def test_presigned_url_missing_parameters() -> None:
-    wire = Wire("GET", "/", "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Date=20261122T191241Z",
-                {"host": "h"}, b"", SPEC_TIME)
+    wire = Wire(
+        "GET",
+        "/",
+        "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Date=20261122T191241Z",
+        {"host": "h"},
+        b"",
+        SPEC_TIME,
+    )
     with pytest.raises(IncompleteSignature) as exc:
         wire.verify()
     assert exc.value.message == (
         "AWS query-string parameters must include 'X-Amz-Credential'. AWS query-string "
         "parameters must include 'X-Amz-SignedHeaders'. AWS query-string parameters must "
-        "include 'X-Amz-Signature'. Re-examine the query-string parameters.")
+        "include 'X-Amz-Signature'. Re-examine the query-string parameters."
+    )
 
 
 # -- tampering -------------------------------------------------------------------------------
@@ -326,7 +386,8 @@ def test_tampered_date_other_day() -> None:
         wire.with_header("x-amz-date", other).verify(now=wire.signed_at + timedelta(days=1))
     assert exc.value.message == (
         "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from "
-        f"HTTP: '{scope_date}' != '{other[:8]}', from '{other}'. ")
+        f"HTTP: '{scope_date}' != '{other[:8]}', from '{other}'. "
+    )
 
 
 def test_tampered_region_in_scope() -> None:
@@ -349,7 +410,8 @@ def test_wrong_terminator_and_service_together() -> None:
         wire.with_header("authorization", forged).verify()
     assert exc.value.message == (
         "Credential should be scoped to correct service: 'sns'. Credential should be scoped "
-        "with a valid terminator: 'aws4_request', not 'aws5_request'. ")
+        "with a valid terminator: 'aws4_request', not 'aws5_request'. "
+    )
 
 
 def test_wrong_secret() -> None:
@@ -367,7 +429,8 @@ def test_unsigned_session_token_is_rejected() -> None:
     with pytest.raises(SignatureDoesNotMatch) as exc:
         sign().with_header("x-amz-security-token", "smuggled").verify()
     assert exc.value.message == (
-        "'X-Amz-Security-Token' must be a 'SignedHeader' in the AWS Authorization.")
+        "'X-Amz-Security-Token' must be a 'SignedHeader' in the AWS Authorization."
+    )
 
 
 def test_unknown_access_key() -> None:
@@ -386,8 +449,9 @@ def test_skew_within_window(minutes: int) -> None:
     assert wire.verify(now=wire.signed_at + timedelta(minutes=minutes)).access_key_id == AKID
 
 
-@pytest.mark.parametrize(("minutes", "prefix"), [
-    (16, "Signature expired: "), (-16, "Signature not yet current: ")])
+@pytest.mark.parametrize(
+    ("minutes", "prefix"), [(16, "Signature expired: "), (-16, "Signature not yet current: ")]
+)
 def test_skew_outside_window(minutes: int, prefix: str) -> None:
     wire = sign()
     with pytest.raises(RequestExpired) as exc:
@@ -412,25 +476,38 @@ def test_missing_authentication() -> None:
     assert (exc.value.code, exc.value.status) == ("MissingAuthenticationToken", 403)
 
 
-@pytest.mark.parametrize(("authorization", "message"), [
-    ("Bearer abc.def",
-     "Authorization header requires 'Credential' parameter. Authorization header requires "
-     "'Signature' parameter. Authorization header requires 'SignedHeaders' parameter. "
-     "Authorization=Bearer abc.def"),
-    ("AWS4-HMAC-SHA256 Credential=AK/20261122/us-east-1/sns/aws4_request",
-     "Authorization header requires 'Signature' parameter. Authorization header requires "
-     "'SignedHeaders' parameter. "
-     "Authorization=AWS4-HMAC-SHA256 Credential=AK/20261122/us-east-1/sns/aws4_request"),
-    ("AWS4-HMAC-SHA512 Credential=AK", "Unsupported AWS 'algorithm': 'AWS4-HMAC-SHA512'."),
-    ("AWS4-HMAC-SHA256 Credential=AK /20261122/us-east-1/sns/aws4_request, "
-     "SignedHeaders=host;x-amz-date, Signature=00",
-     "'/20261122/us-east-1/sns/aws4_request' not a valid key=value pair (missing equal-sign) "
-     "in Authorization header: 'AWS4-HMAC-SHA256 Credential=AK /20261122/us-east-1/sns/"
-     "aws4_request, SignedHeaders=host;x-amz-date, Signature=00'"),
-    ("AWS4-HMAC-SHA256 Credential=AK/20261122/sns, SignedHeaders=host;x-amz-date, Signature=0",
-     "Credential must have exactly 5 slash-delimited elements, e.g. keyid/date/region/service/"
-     "term, got 'AK/20261122/sns'"),
-])
+@pytest.mark.parametrize(
+    ("authorization", "message"),
+    [
+        (
+            "Bearer abc.def",
+            "Authorization header requires 'Credential' parameter. Authorization header requires "
+            "'Signature' parameter. Authorization header requires 'SignedHeaders' parameter. "
+            "Authorization=Bearer abc.def",
+        ),
+        (
+            "AWS4-HMAC-SHA256 Credential=AK/20261122/us-east-1/sns/aws4_request",
+            "Authorization header requires 'Signature' parameter. Authorization header requires "
+            "'SignedHeaders' parameter. "
+            "Authorization=AWS4-HMAC-SHA256 Credential=AK/20261122/us-east-1/sns/aws4_request",
+        ),
+        ("AWS4-HMAC-SHA512 Credential=AK", "Unsupported AWS 'algorithm': 'AWS4-HMAC-SHA512'."),
+        (
+            "AWS4-HMAC-SHA256 Credential=AK /20261122/us-east-1/sns/aws4_request, "
+            "SignedHeaders=host;x-amz-date, Signature=00",
+            "'/20261122/us-east-1/sns/aws4_request' not a valid key=value pair "
+            "(missing equal-sign) in Authorization header: 'AWS4-HMAC-SHA256 "
+            "Credential=AK /20261122/us-east-1/sns/aws4_request, "
+            "SignedHeaders=host;x-amz-date, Signature=00'",
+        ),
+        (
+            "AWS4-HMAC-SHA256 Credential=AK/20261122/sns, "
+            "SignedHeaders=host;x-amz-date, Signature=0",
+            "Credential must have exactly 5 slash-delimited elements, "
+            "e.g. keyid/date/region/service/term, got 'AK/20261122/sns'",
+        ),
+    ],
+)
 def test_malformed_authorization(authorization: str, message: str) -> None:
     with pytest.raises(IncompleteSignature) as exc:
         verify_spec({**SPEC_HEADERS, "authorization": authorization})
@@ -444,21 +521,29 @@ def test_missing_date() -> None:
         verify_spec(headers)
     assert exc.value.message == (
         "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header. "
-        "Authorization=" + SPEC_HEADERS["authorization"])
+        "Authorization=" + SPEC_HEADERS["authorization"]
+    )
 
 
 def test_malformed_date() -> None:
     with pytest.raises(IncompleteSignature) as exc:
         verify_spec({**SPEC_HEADERS, "x-amz-date": "2026-11-22T19:12:41Z"})
-    assert exc.value.message == ("Date must be in ISO-8601 'basic format'. Got "
-                                 "'2026-11-22T19:12:41Z'. See http://en.wikipedia.org/wiki/ISO_8601")
+    assert exc.value.message == (
+        "Date must be in ISO-8601 'basic format'. Got "
+        "'2026-11-22T19:12:41Z'. See http://en.wikipedia.org/wiki/ISO_8601"
+    )
 
 
-@pytest.mark.parametrize(("signed", "message"), [
-    ("content-type;x-amz-date", "'Host' or ':authority' must be a 'SignedHeader' in the AWS "
-     "Authorization."),
-    ("content-type;host", "'X-Amz-Date' must be a 'SignedHeader' in the AWS Authorization."),
-])
+@pytest.mark.parametrize(
+    ("signed", "message"),
+    [
+        (
+            "content-type;x-amz-date",
+            "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.",
+        ),
+        ("content-type;host", "'X-Amz-Date' must be a 'SignedHeader' in the AWS Authorization."),
+    ],
+)
 def test_required_signed_headers(signed: str, message: str) -> None:
     authorization = SPEC_HEADERS["authorization"].replace("content-type;host;x-amz-date", signed)
     with pytest.raises(SignatureDoesNotMatch) as exc:
@@ -467,6 +552,11 @@ def test_required_signed_headers(signed: str, message: str) -> None:
 
 
 def test_all_errors_are_auth_errors() -> None:
-    for cls in (MissingAuthenticationToken, IncompleteSignature, InvalidClientTokenId,
-                SignatureDoesNotMatch, RequestExpired):
+    for cls in (
+        MissingAuthenticationToken,
+        IncompleteSignature,
+        InvalidClientTokenId,
+        SignatureDoesNotMatch,
+        RequestExpired,
+    ):
         assert issubclass(cls, AuthError)

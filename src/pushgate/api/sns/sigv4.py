@@ -37,13 +37,7 @@ MAX_PRESIGN_EXPIRES = 604800  # one week, as for every SigV4 presigned URL
 _ISO_BASIC_RE = re.compile(r"\d{8}T\d{6}Z")
 _REGION_RE = re.compile(r"[a-z0-9-]+")
 _NOT_SIGNED = "'{}' must be a 'SignedHeader' in the AWS Authorization."
-_QUERY_PARAMS = (
-    "X-Amz-Algorithm",
-    "X-Amz-Credential",
-    "X-Amz-Date",
-    "X-Amz-SignedHeaders",
-    "X-Amz-Signature",
-)
+_QUERY_PARAMS = "X-Amz-Algorithm X-Amz-Credential X-Amz-Date X-Amz-SignedHeaders X-Amz-Signature"
 
 
 @dataclass(frozen=True)
@@ -99,6 +93,7 @@ def _uri_candidates(raw_path: str) -> list[str]:
 
 
 def _parse_query(query_string: str) -> list[tuple[str, str]]:
+    # "+" is a literal plus here (re-encoded %2B), as in RFC 3986; botocore always sends %20.
     pairs = (p.partition("=") for p in query_string.split("&") if p)
     return [(unquote(k), unquote(v)) for k, _, v in pairs]
 
@@ -190,7 +185,9 @@ def _from_query(query: list[tuple[str, str]]) -> _Auth:
     for k, v in query:
         params.setdefault(k, v)
     missing = [
-        f"AWS query-string parameters must include '{p}'." for p in _QUERY_PARAMS if p not in params
+        f"AWS query-string parameters must include '{p}'."
+        for p in _QUERY_PARAMS.split()
+        if p not in params
     ]
     if missing:
         raise IncompleteSignature(" ".join([*missing, "Re-examine the query-string parameters."]))
