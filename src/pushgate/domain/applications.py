@@ -11,7 +11,7 @@ from sqlalchemy import Connection
 
 from pushgate.domain import arns, pagination
 from pushgate.domain.attributes import bool_text, parse_bool, reject_unknown, require_map
-from pushgate.domain.credentials import check_credentials
+from pushgate.domain.credentials import PRINCIPAL_WITHOUT_CREDENTIAL, check_credentials
 from pushgate.domain.errors import InvalidParameter, NotFound
 from pushgate.domain.platforms import parse_platform
 from pushgate.domain.runtime import Runtime
@@ -93,36 +93,55 @@ def _check_settings(conn: Connection, attributes: Mapping[str, str], region: str
             )
 
 
-def _apply(
-    rt: Runtime,
-    app: ApplicationRow,
-    given: Mapping[str, str],
-    stored_credentials: Mapping[str, str],
+def _require_credential(attributes: Mapping[str, str]) -> None:
+    """A (non-empty) credential on every platform, FCM included."""
+    if attributes.get(CREDENTIAL):
+        return
+    if attributes.get(PRINCIPAL):
+        raise InvalidParameter(PRINCIPAL_WITHOUT_CREDENTIAL)
+    # SNS's exact text for this case is not recorded (specs/sns-api.md sec. 4.1).
+    raise InvalidParameter(
+        "Invalid parameter: Attributes Reason: PlatformCredential attribute is required"
+    )
+
+
+def _apply_credentials(
+    rt: Runtime, app: ApplicationRow, creds: Mapping[str, str], merged: dict[str, str]
 ) -> None:
+    """Check, encrypt and store a new credential pair; ``merged`` gets the derived attributes.
+
+    The pair given replaces the stored one whole, on creation as on
+    SetPlatformApplicationAttributes: SNS wants principal and credential together in the
+    request, so a half is never completed with the other half of the old pair.
+    """
+    _require_credential(creds)
+    platform = parse_platform(app.platform)
+    assert platform is not None
+    check = check_credentials(
+        platform,
+        creds.get(PRINCIPAL),
+        creds.get(CREDENTIAL),
+        merged,
+        validate_format=rt.validate_credentials,
+    )
+    merged.pop("AuthenticationMethod", None)
+    merged.pop("AppleCertificateExpiryDate", None)
+    if check.authentication_method:
+        merged["AuthenticationMethod"] = check.authentication_method
+    if check.apple_certificate_expiry:
+        merged["AppleCertificateExpiryDate"] = check.apple_certificate_expiry
+    app.credentials_encrypted = rt.secrets.encrypt(json.dumps(dict(creds)))
+    app.enabled = True  # new credentials re-enable an application SNS disabled
+
+
+def _apply(rt: Runtime, app: ApplicationRow, given: Mapping[str, str]) -> None:
     """Merge ``given`` into ``app``: credentials checked and encrypted, the rest stored."""
-    creds = dict(stored_credentials)
-    creds.update({k: v for k, v in given.items() if k in (PRINCIPAL, CREDENTIAL)})
+    creds = {k: v for k, v in given.items() if k in (PRINCIPAL, CREDENTIAL)}
     settings = {k: v for k, v in given.items() if k not in (PRINCIPAL, CREDENTIAL, "Enabled")}
     merged = {**app.attributes, **settings}
     merged = {k: v for k, v in merged.items() if v != "" or k not in EVENT_ATTRIBUTES}
-    platform = parse_platform(app.platform)
-    assert platform is not None
-    if PRINCIPAL in given or CREDENTIAL in given or not stored_credentials:
-        check = check_credentials(
-            platform,
-            creds.get(PRINCIPAL),
-            creds.get(CREDENTIAL),
-            merged,
-            validate_format=rt.validate_credentials,
-        )
-        merged.pop("AuthenticationMethod", None)
-        merged.pop("AppleCertificateExpiryDate", None)
-        if check.authentication_method:
-            merged["AuthenticationMethod"] = check.authentication_method
-        if check.apple_certificate_expiry:
-            merged["AppleCertificateExpiryDate"] = check.apple_certificate_expiry
-        app.credentials_encrypted = rt.secrets.encrypt(json.dumps(creds)) if creds else None
-        app.enabled = True  # new credentials re-enable an application SNS disabled
+    if creds or app.credentials_encrypted is None:
+        _apply_credentials(rt, app, creds, merged)
     if "Enabled" in given:
         app.enabled = parse_bool(given["Enabled"], "Enabled")
     app.attributes = merged
@@ -147,11 +166,7 @@ async def create(
             f"Invalid parameter: Platform Reason: {platform_name} is not supported"
         )
     reject_unknown(attributes, SETTABLE)
-    if CREDENTIAL not in attributes and PRINCIPAL not in attributes:
-        # SNS's exact text for this case is not recorded (specs/sns-api.md sec. 4.1).
-        raise InvalidParameter(
-            "Invalid parameter: Attributes Reason: PlatformCredential attribute is required"
-        )
+    _require_credential(attributes)
     arn = scope.application_arn(platform_name, name)
 
     def tx(conn: Connection) -> str:
@@ -159,7 +174,7 @@ async def create(
         now = rt.clock()
         existing = store.get(conn, arn)
         if existing is not None:  # SNS returns the same ARN and applies the attributes
-            _apply(rt, existing, attributes, stored_credentials(rt, existing))
+            _apply(rt, existing, attributes)
             store.save(conn, existing, now)
             return arn
         app = ApplicationRow(
@@ -172,7 +187,7 @@ async def create(
             attributes={},
             credentials_encrypted=None,
         )
-        _apply(rt, app, attributes, {})
+        _apply(rt, app, attributes)
         store.insert_one(conn, app, now)
         return arn
 
@@ -202,7 +217,7 @@ async def set_attributes(
         app = get_or_404(conn, arn)
         reject_unknown(attributes, SETTABLE)
         _check_settings(conn, attributes, scope.region)
-        _apply(rt, app, attributes, stored_credentials(rt, app))
+        _apply(rt, app, attributes)
         store.save(conn, app, rt.clock())
 
     await rt.db.write(tx)

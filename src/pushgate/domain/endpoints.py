@@ -54,6 +54,18 @@ def _check_custom_user_data(value: str) -> None:
         )
 
 
+def _check_baidu(token: str, extra: Mapping[str, str] | None) -> None:
+    """Baidu endpoints need ChannelId and UserId, and the token must contain the ChannelId."""
+    if not extra or not all(extra.get(k) for k in BAIDU_ATTRIBUTES):
+        raise InvalidParameter(
+            "Invalid parameter: Attributes Reason: ChannelId and UserId are required for "
+            "Baidu endpoints"
+        )
+    # Documented for CreatePlatformEndpoint; SNS's wording is not recorded. [I]
+    if extra["ChannelId"] not in token:
+        raise InvalidParameter("Invalid parameter: Token Reason: Token must contain the ChannelId")
+
+
 def _normalise_token(platform: Platform, token: str) -> str:
     if not token:
         raise InvalidParameter("Invalid parameter: Token Reason: Token is not specified")
@@ -96,12 +108,9 @@ async def create(
             _check_custom_user_data(given["CustomUserData"])
         enabled = parse_bool(given["Enabled"], "Enabled") if "Enabled" in given else None
         extra = {k: given[k] for k in BAIDU_ATTRIBUTES if k in given} or None
-        if platform is Platform.BAIDU and (not extra or len(extra) != 2):
-            raise InvalidParameter(
-                "Invalid parameter: Attributes Reason: ChannelId and UserId are required for "
-                "Baidu endpoints"
-            )
         normalised = _normalise_token(platform, token)
+        if platform is Platform.BAIDU:
+            _check_baidu(normalised, extra)
         existing = store.by_token(conn, app.id, normalised)
         if existing is not None:
             same = (enabled is None or enabled == existing.enabled) and (
@@ -166,6 +175,8 @@ async def set_attributes(rt: Runtime, arn: str, attributes: Mapping[str, str]) -
         extra = {k: attributes[k] for k in BAIDU_ATTRIBUTES if k in attributes}
         if extra:
             endpoint.extra_attributes = {**(endpoint.extra_attributes or {}), **extra}
+        if platform is Platform.BAIDU and (extra or token_changed):
+            _check_baidu(endpoint.token, endpoint.extra_attributes)
         store.save(
             conn, endpoint, rt.clock(), token_changed=token_changed, enabled_changed=enabled_changed
         )

@@ -33,6 +33,24 @@ SETTABLE = (
     "ReplayPolicy",
 )
 PENDING_ARN = "PendingConfirmation"
+HTTP_PROTOCOLS = ("http", "https")
+# What an attribute that was never set reads as, when a repeated Subscribe names it.
+_DEFAULTS = {"RawMessageDelivery": "false"}
+_JSON_ATTRIBUTES = ("FilterPolicy", "DeliveryPolicy", "RedrivePolicy", "ReplayPolicy")
+_HTTP_DELIVERY_POLICY: dict[str, object] = {
+    "healthyRetryPolicy": {
+        "minDelayTarget": 20,
+        "maxDelayTarget": 20,
+        "numRetries": 3,
+        "numMaxDelayRetries": 0,
+        "numNoDelayRetries": 0,
+        "numMinDelayRetries": 0,
+        "backoffFunction": "linear",
+    },
+    "sicklyRetryPolicy": None,
+    "throttlePolicy": None,
+    "guaranteed": False,
+}
 
 
 @dataclass(frozen=True)
@@ -60,7 +78,7 @@ def _check_attribute(name: str, value: str, prefix: str) -> None:
             f"{prefix}FilterPolicyScope: Invalid value [{value}]. Please use either "
             "MessageBody or MessageAttributes"
         )
-    if name in ("FilterPolicy", "DeliveryPolicy", "RedrivePolicy", "ReplayPolicy") and value:
+    if name in _JSON_ATTRIBUTES and value:
         try:
             parsed = json.loads(value)
         except ValueError:
@@ -69,13 +87,36 @@ def _check_attribute(name: str, value: str, prefix: str) -> None:
             raise InvalidParameter(f"{prefix}{name}: failed to parse JSON.")
 
 
-def _normalised(attributes: Mapping[str, str]) -> dict[str, str]:
-    values = dict(attributes)
-    if "RawMessageDelivery" in values:
-        values["RawMessageDelivery"] = bool_text(parse_bool(values["RawMessageDelivery"], "x"))
-    if values.get("FilterPolicy") and "FilterPolicyScope" not in values:
+def _normalised_value(name: str, value: str) -> str:
+    return bool_text(parse_bool(value, name)) if name == "RawMessageDelivery" else value
+
+
+def _stored(attributes: Mapping[str, str]) -> dict[str, str]:
+    """The attributes a new subscription keeps: normalised, with the default filter scope."""
+    values = {k: _normalised_value(k, v) for k, v in attributes.items()}
+    if not values.get("FilterPolicy"):
+        values.pop("FilterPolicy", None)
+    elif "FilterPolicyScope" not in values:
         values["FilterPolicyScope"] = "MessageAttributes"
     return values
+
+
+def _same(name: str, stored: str | None, wanted: str) -> bool:
+    """Whether a supplied attribute asks for what the subscription already has."""
+    current = stored if stored is not None else _DEFAULTS.get(name, "")
+    value = _normalised_value(name, wanted)
+    if current == value:
+        return True
+    if name in _JSON_ATTRIBUTES and current and value:
+        return bool(json.loads(current) == json.loads(value))
+    return False
+
+
+def _effective_delivery_policy(sub: SubscriptionRow) -> str:
+    """The HTTP/S retry policy in force: SNS's default, overridden by the subscription's."""
+    policy = dict(_HTTP_DELIVERY_POLICY)
+    policy.update(json.loads(sub.attributes.get("DeliveryPolicy") or "{}"))
+    return json.dumps(policy, separators=(",", ":"))
 
 
 async def subscribe(
@@ -94,14 +135,13 @@ async def subscribe(
         )
     protocol = protocol.lower()
     target = endpoint or ""
-    if protocol in ("http", "https") and not target.lower().startswith(protocol + "://"):
+    if protocol in HTTP_PROTOCOLS and not target.lower().startswith(protocol + "://"):
         raise InvalidParameter("Invalid parameter: Endpoint must match the specified protocol")
     for key in attributes:
         if key not in SETTABLE:
             raise InvalidParameter("Invalid parameter: Attributes Reason: AttributeName")
     for key, value in attributes.items():
         _check_attribute(key, value, "Invalid parameter: Attributes Reason: ")
-    wanted = _normalised(attributes)
 
     def tx(conn: Connection) -> str:
         topic = topics.get_or_404(conn, topic_arn)
@@ -113,7 +153,7 @@ async def subscribe(
                 )
         existing = store.find(conn, topic.id, protocol, target)
         if existing is not None:
-            if any(existing.attributes.get(k) != v for k, v in wanted.items()):
+            if not all(_same(k, existing.attributes.get(k), v) for k, v in attributes.items()):
                 raise InvalidParameter(
                     "Invalid parameter: Attributes Reason: Subscription already exists with "
                     "different attributes"
@@ -128,7 +168,7 @@ async def subscribe(
                 topic_arn=topic_arn,
                 protocol=protocol,
                 endpoint=target,
-                attributes=wanted,
+                attributes=_stored(attributes),
                 pending=pending,
                 confirmation_token=secrets.token_hex(64) if pending else None,
             )
@@ -168,6 +208,8 @@ async def get_attributes(rt: Runtime, arn: str) -> dict[str, str]:
         "TopicArn": sub.topic_arn,
     }
     attributes.update(sub.attributes)
+    if sub.protocol in HTTP_PROTOCOLS:
+        attributes["EffectiveDeliveryPolicy"] = _effective_delivery_policy(sub)
     return attributes
 
 
@@ -180,10 +222,13 @@ async def set_attribute(rt: Runtime, arn: str, name: str, value: str | None) -> 
 
     def tx(conn: Connection) -> None:
         sub = _get_or_404(conn, arn)
-        sub.attributes.update(_normalised({name: text}))
         if name == "FilterPolicy" and not text:
             sub.attributes.pop("FilterPolicy", None)
             sub.attributes.pop("FilterPolicyScope", None)
+        else:
+            sub.attributes[name] = _normalised_value(name, text)
+        if name == "FilterPolicy" and text:
+            sub.attributes.setdefault("FilterPolicyScope", "MessageAttributes")
         store.save(conn, sub)
 
     await rt.db.write(tx)

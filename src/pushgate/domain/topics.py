@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection
 
 from pushgate.domain import arns, pagination
-from pushgate.domain.attributes import parse_bool, reject_unknown
+from pushgate.domain.attributes import reject_unknown
 from pushgate.domain.errors import (
     InvalidParameter,
     NotFound,
@@ -47,7 +47,8 @@ SETTABLE = (
     ),
 )
 CREATE_ONLY = ("FifoTopic",)
-_NAME = re.compile(r"[A-Za-z0-9_\-]{1,256}")
+_NAME = re.compile(r"[A-Za-z0-9_\-]+")
+MAX_NAME = 256  # with the ".fifo" suffix of a FIFO topic
 _DEFAULT_DELIVERY_POLICY = json.dumps(
     {
         "http": {
@@ -99,24 +100,36 @@ def _default_policy(topic_arn: str, account_id: str) -> str:
     )
 
 
-def _check_value(name: str, value: str) -> None:
-    if name == "MaximumMessageSize" and not (value.isdigit() and 1024 <= int(value) <= 1048576):
+_CREATE_PREFIX = "Invalid parameter: Attributes Reason: "  # CreateTopic's Attributes map
+_SET_PREFIX = "Invalid parameter: "  # SetTopicAttributes, as SetSubscriptionAttributes
+_BOOLEANS = ("ContentBasedDeduplication", "FifoTopic")
+
+
+def _check_value(name: str, value: str, prefix: str) -> str:
+    """The value as stored (booleans in lower case), or InvalidParameter."""
+    if name == "MaximumMessageSize" and not (
+        value.isascii() and value.isdigit() and 1024 <= int(value) <= 1048576
+    ):
         raise InvalidParameter(
-            "Invalid parameter: Attributes Reason: MaximumMessageSize: Invalid value "
-            f"[{value}]. Must be an integer from 1024 to 1048576."
+            f"{prefix}MaximumMessageSize: Invalid value [{value}]. "
+            "Must be an integer from 1024 to 1048576."
         )
     if name == "SignatureVersion" and value not in ("1", "2"):
         raise InvalidParameter(
-            f"Invalid parameter: Attributes Reason: SignatureVersion: Invalid value [{value}]. "
-            "Must be 1 or 2."
+            f"{prefix}SignatureVersion: Invalid value [{value}]. Must be 1 or 2."
         )
     if name in ("Policy", "DeliveryPolicy", "DataProtectionPolicy", "ArchivePolicy") and value:
         try:
             json.loads(value)
         except ValueError:
-            raise InvalidParameter(f"Invalid parameter: {name}: failed to parse JSON.") from None
-    if name in ("ContentBasedDeduplication", "FifoTopic"):
-        parse_bool(value, name)
+            raise InvalidParameter(f"{prefix}{name}: failed to parse JSON.") from None
+    if name in _BOOLEANS:
+        if value.lower() not in ("true", "false"):
+            raise InvalidParameter(
+                f"{prefix}{name}: Invalid value [{value}]. Must be true or false."
+            )
+        return value.lower()
+    return value
 
 
 def _check_tags(tags: list[tuple[str, str]]) -> dict[str, str]:
@@ -143,17 +156,16 @@ async def create(
     tags: list[tuple[str, str]],
 ) -> str:
     reject_unknown(attributes, (*SETTABLE, *CREATE_ONLY))
-    for key, value in attributes.items():
-        _check_value(key, value)
-    fifo = attributes.get("FifoTopic", "false").lower() == "true"
+    stored = {k: _check_value(k, v, _CREATE_PREFIX) for k, v in attributes.items()}
+    fifo = stored.get("FifoTopic") == "true"
     base = name.removesuffix(".fifo") if fifo else name
-    if not _NAME.fullmatch(base) or (fifo and not name.endswith(".fifo")):
+    valid = _NAME.fullmatch(base) and len(name) <= MAX_NAME
+    if not valid or (fifo and not name.endswith(".fifo")):
         raise InvalidParameter("Invalid parameter: Topic Name")
     new_tags = _check_tags(tags)
     if len(new_tags) > MAX_TAGS:
         raise TagLimitExceeded()
     arn = scope.topic_arn(name)
-    stored = dict(attributes)
     if fifo:
         stored["FifoTopic"] = "true"
         stored.setdefault("ContentBasedDeduplication", "false")
@@ -221,8 +233,7 @@ async def set_attribute(
     check_arn(arn, scope)
     if name not in SETTABLE:
         raise InvalidParameter("Invalid parameter: AttributeName")
-    text = value or ""
-    _check_value(name, text)
+    text = _check_value(name, value or "", _SET_PREFIX)
 
     def tx(conn: Connection) -> None:
         topic = get_or_404(conn, arn)
@@ -252,18 +263,20 @@ async def list_page(rt: Runtime, scope: arns.Scope, next_token: str | None) -> T
     )
 
 
-def _taggable(conn: Connection, arn: str) -> TopicRow:
-    topic = store.get(conn, arn) if arns.kind_of(arn) == "topic" else None
+def _taggable(conn: Connection, scope: arns.Scope, arn: str) -> TopicRow:
+    """The topic to tag; anything else, or a topic of another region, is not found."""
+    mine = arns.kind_of(arn) == "topic" and arn.startswith(scope.prefix)
+    topic = store.get(conn, arn) if mine else None
     if topic is None:
         raise ResourceNotFound()
     return topic
 
 
-async def tag(rt: Runtime, arn: str, tags: list[tuple[str, str]]) -> None:
+async def tag(rt: Runtime, scope: arns.Scope, arn: str, tags: list[tuple[str, str]]) -> None:
     new_tags = _check_tags(tags)
 
     def tx(conn: Connection) -> None:
-        topic = _taggable(conn, arn)
+        topic = _taggable(conn, scope, arn)
         merged = {**topic.tags, **new_tags}
         if len(merged) > MAX_TAGS:
             raise TagLimitExceeded()
@@ -273,15 +286,15 @@ async def tag(rt: Runtime, arn: str, tags: list[tuple[str, str]]) -> None:
     await rt.db.write(tx)
 
 
-async def untag(rt: Runtime, arn: str, keys: list[str]) -> None:
+async def untag(rt: Runtime, scope: arns.Scope, arn: str, keys: list[str]) -> None:
     def tx(conn: Connection) -> None:
-        topic = _taggable(conn, arn)
+        topic = _taggable(conn, scope, arn)
         topic.tags = {k: v for k, v in topic.tags.items() if k not in keys}
         store.save(conn, topic)
 
     await rt.db.write(tx)
 
 
-async def list_tags(rt: Runtime, arn: str) -> dict[str, str]:
-    topic = await rt.db.read(_taggable, arn)
+async def list_tags(rt: Runtime, scope: arns.Scope, arn: str) -> dict[str, str]:
+    topic = await rt.db.read(_taggable, scope, arn)
     return topic.tags

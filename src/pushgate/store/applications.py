@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
 from pushgate.store.tables import platform_applications as t
 
@@ -48,8 +48,11 @@ _COLUMNS = (
 )
 
 
+_BY_ARN = select(*_COLUMNS).where(t.c.arn == bindparam("arn"))
+
+
 def get(conn: Connection, arn: str) -> ApplicationRow | None:
-    r = conn.execute(select(*_COLUMNS).where(t.c.arn == arn)).first()
+    r = conn.execute(_BY_ARN, {"arn": arn}).first()
     return _row(r) if r else None
 
 

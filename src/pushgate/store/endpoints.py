@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
 from pushgate.store.tables import endpoints as t
 
@@ -38,15 +38,21 @@ def _row(r: Any) -> EndpointRow:
     return EndpointRow(r.id, r.application_id, r.arn, r.token, r.enabled, r.custom_user_data, extra)
 
 
+# The hot statements are built once: building a statement costs more than running it.
+_BY_ARN = select(*_COLUMNS).where(t.c.arn == bindparam("arn"))
+_BY_TOKEN = select(*_COLUMNS).where(
+    t.c.application_id == bindparam("application_id"), t.c.token == bindparam("token")
+)
+_INSERT = insert(t).returning(t.c.id)
+
+
 def get(conn: Connection, arn: str) -> EndpointRow | None:
-    r = conn.execute(select(*_COLUMNS).where(t.c.arn == arn)).first()
+    r = conn.execute(_BY_ARN, {"arn": arn}).first()
     return _row(r) if r else None
 
 
 def by_token(conn: Connection, application_id: int, token: str) -> EndpointRow | None:
-    r = conn.execute(
-        select(*_COLUMNS).where(t.c.application_id == application_id, t.c.token == token)
-    ).first()
+    r = conn.execute(_BY_TOKEN, {"application_id": application_id, "token": token}).first()
     return _row(r) if r else None
 
 
@@ -63,7 +69,7 @@ def insert_one(conn: Connection, e: EndpointRow, now: datetime) -> int:
         "token_updated_at": now,
         "disabled_at": None if e.enabled else now,
     }
-    return int(conn.execute(insert(t).values(values).returning(t.c.id)).scalar_one())
+    return int(conn.execute(_INSERT, values).scalar_one())
 
 
 def save(

@@ -159,7 +159,7 @@ async def tag_resource(rt: Runtime, scope: Scope, p: Params) -> str:
     tags = p.structures("Tags")
     if tags is None:
         raise ValidationError.null("tags")
-    await topics.tag(rt, arn, _tags(p))
+    await topics.tag(rt, scope, arn, _tags(p))
     return ""
 
 
@@ -168,12 +168,12 @@ async def untag_resource(rt: Runtime, scope: Scope, p: Params) -> str:
     keys = p.strings("TagKeys")
     if keys is None:
         raise ValidationError.null("tagKeys")
-    await topics.untag(rt, arn, keys)
+    await topics.untag(rt, scope, arn, keys)
     return ""
 
 
 async def list_tags_for_resource(rt: Runtime, scope: Scope, p: Params) -> str:
-    tags = await topics.list_tags(rt, p.required("ResourceArn"))
+    tags = await topics.list_tags(rt, scope, p.required("ResourceArn"))
     return members("Tags", (el("Key", k) + el("Value", v) for k, v in tags.items()))
 
 

@@ -22,6 +22,7 @@ log = logging.getLogger("pushgate.sns")
 
 MAX_BODY = 2 * 1024 * 1024  # above SNS's 1 MiB message limit plus encoding overhead
 ACTION_KEY = "pushgate.action"
+MAX_LOGGED_ACTION = 64
 
 
 class BodyTooLarge(SnsError):
@@ -73,6 +74,10 @@ class SnsQueryApp:
             headers[key] = f"{headers[key]},{text}" if key in headers else text
         query = scope.get("query_string", b"").decode("latin-1")
         raw_path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
+        params = Params.parse(body, query)
+        action = params.get("Action")
+        # Logged even when authentication fails, so cut to a sane length first.
+        scope[ACTION_KEY] = action[:MAX_LOGGED_ACTION] if action else action
         signed = await authenticate(
             self._secrets,
             method=scope["method"],
@@ -81,9 +86,6 @@ class SnsQueryApp:
             headers=headers,
             body=body,
         )
-        params = Params.parse(body, query)
-        action = params.get("Action")
-        scope[ACTION_KEY] = action
         if not action:
             raise MissingAction()
         handler = ACTIONS.get(action)

@@ -1,16 +1,26 @@
 """Rendering of Query-protocol XML replies (specs/sns-api.md sec. 2.3, 2.4).
 
 Replies are built from escaped strings: the shapes are fixed and small, and a tree builder
-would cost more than the whole request. Text goes through ``xml.sax.saxutils.escape``.
+would cost more than the whole request. Text goes through :func:`escape`.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
-from xml.sax.saxutils import escape
+from xml.sax.saxutils import escape as _escape
 
 NAMESPACE = "http://sns.amazonaws.com/doc/2010-03-31/"
 _DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>\n'
+# Characters XML 1.0 cannot carry at all, not even as references (sec. 2.2 of the XML spec).
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def escape(text: str) -> str:
+    """Escape markup and carriage returns (a parser reads a bare one as a line feed); replace
+    characters that no XML may contain with U+FFFD: one of them makes the whole reply unreadable.
+    """
+    return _escape(_NOT_XML.sub("\ufffd", text), {"\r": "&#13;"})
 
 
 def el(name: str, text: str) -> str:
