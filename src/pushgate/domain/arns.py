@@ -56,24 +56,24 @@ def check_region(value: str, param: str, scope: Scope) -> None:
         raise InvalidParameter(f"Invalid parameter: {param}")
 
 
-def check_application_arn(value: str, param: str = "PlatformApplicationArn") -> None:
+def _check_resource(value: str, param: str, kind: str, slashes: int) -> None:
     parts = _elements(value, param)
     resource = ":".join(parts[5:]).split("/")
-    if resource[0] != "app" or len(resource) != 3:
+    if resource[0] != kind or len(resource) != slashes + 1:
         raise InvalidParameter(
             f"Invalid parameter: {param} Reason: Wrong number of slashes in relative portion "
             "of the ARN."
         )
+
+
+def check_application_arn(value: str, param: str = "PlatformApplicationArn") -> None:
+    """``...:app/{Platform}/{Name}``"""
+    _check_resource(value, param, "app", 2)
 
 
 def check_endpoint_arn(value: str, param: str = "EndpointArn") -> None:
-    parts = _elements(value, param)
-    resource = ":".join(parts[5:]).split("/")
-    if resource[0] != "endpoint" or len(resource) != 4:
-        raise InvalidParameter(
-            f"Invalid parameter: {param} Reason: Wrong number of slashes in relative portion "
-            "of the ARN."
-        )
+    """``...:endpoint/{Platform}/{AppName}/{id}``"""
+    _check_resource(value, param, "endpoint", 3)
 
 
 def check_topic_arn(value: str, param: str = "TopicArn") -> None:

@@ -86,6 +86,49 @@ def already_exists(arn: str) -> InvalidParameter:
     )
 
 
+def _endpoint_row(
+    scope: arns.Scope,
+    platform: Platform,
+    platform_name: str,
+    app_name: str,
+    token: str,
+    given: Mapping[str, str],
+) -> EndpointRow:
+    """The endpoint a create request describes, validated (application id left at 0)."""
+    reject_unknown(given, _allowed(platform))
+    if "CustomUserData" in given:
+        _check_custom_user_data(given["CustomUserData"])
+    enabled = parse_bool(given["Enabled"], "Enabled") if "Enabled" in given else None
+    extra = {k: given[k] for k in BAIDU_ATTRIBUTES if k in given} or None
+    normalised = _normalise_token(platform, token)
+    if platform is Platform.BAIDU:
+        _check_baidu(normalised, extra)
+    return EndpointRow(
+        id=0,
+        application_id=0,
+        arn=scope.endpoint_arn(platform_name, app_name, str(uuid.uuid4())),
+        token=normalised,
+        enabled=True if enabled is None else enabled,
+        custom_user_data=given.get("CustomUserData"),
+        extra_attributes=extra,
+    )
+
+
+def _new_endpoint(
+    scope: arns.Scope, application_arn: str, token: str, given: Mapping[str, str]
+) -> EndpointRow | None:
+    """The endpoint to insert on the fast path, built from the application ARN alone; None
+    when the request needs the full path (it is invalid, or names no known platform)."""
+    _, platform_name, app_name = application_arn.split(":", 5)[5].split("/")
+    platform = parse_platform(platform_name)
+    if platform is None:
+        return None
+    try:
+        return _endpoint_row(scope, platform, platform_name, app_name, token, given)
+    except InvalidParameter:
+        return None
+
+
 async def create(
     rt: Runtime,
     scope: arns.Scope,
@@ -100,19 +143,20 @@ async def create(
         given["CustomUserData"] = custom_user_data  # the attribute wins over the parameter
     token = given.pop("Token", token)
 
+    fast = _new_endpoint(scope, application_arn, token, given)
+
     def tx(conn: Connection) -> str:
+        if fast is not None and store.insert_new(conn, application_arn, fast, rt.clock()):
+            return fast.arn
+        # The application is missing, the token is taken, or the request is invalid: the
+        # full path, with its checks in SNS's order.
         app = get_application_or_404(conn, application_arn)
         platform = _platform_of(app.platform)
-        reject_unknown(given, _allowed(platform))
-        if "CustomUserData" in given:
-            _check_custom_user_data(given["CustomUserData"])
-        enabled = parse_bool(given["Enabled"], "Enabled") if "Enabled" in given else None
-        extra = {k: given[k] for k in BAIDU_ATTRIBUTES if k in given} or None
-        normalised = _normalise_token(platform, token)
-        if platform is Platform.BAIDU:
-            _check_baidu(normalised, extra)
-        existing = store.by_token(conn, app.id, normalised)
+        row = _endpoint_row(scope, platform, app.platform, app.name, token, given)
+        row.application_id = app.id
+        existing = store.by_token(conn, app.id, row.token)
         if existing is not None:
+            enabled = parse_bool(given["Enabled"], "Enabled") if "Enabled" in given else None
             same = (enabled is None or enabled == existing.enabled) and (
                 "CustomUserData" not in given
                 or given["CustomUserData"] == existing.custom_user_data
@@ -120,18 +164,8 @@ async def create(
             if not same:
                 raise already_exists(existing.arn)
             return existing.arn
-        arn = scope.endpoint_arn(app.platform, app.name, str(uuid.uuid4()))
-        row = EndpointRow(
-            id=0,
-            application_id=app.id,
-            arn=arn,
-            token=normalised,
-            enabled=True if enabled is None else enabled,
-            custom_user_data=given.get("CustomUserData"),
-            extra_attributes=extra,
-        )
         store.insert_one(conn, row, rt.clock())
-        return arn
+        return row.arn
 
     return await rt.db.write(tx)
 

@@ -38,15 +38,7 @@ HTTP_PROTOCOLS = ("http", "https")
 _DEFAULTS = {"RawMessageDelivery": "false"}
 _JSON_ATTRIBUTES = ("FilterPolicy", "DeliveryPolicy", "RedrivePolicy", "ReplayPolicy")
 _HTTP_DELIVERY_POLICY: dict[str, object] = {
-    "healthyRetryPolicy": {
-        "minDelayTarget": 20,
-        "maxDelayTarget": 20,
-        "numRetries": 3,
-        "numMaxDelayRetries": 0,
-        "numNoDelayRetries": 0,
-        "numMinDelayRetries": 0,
-        "backoffFunction": "linear",
-    },
+    "healthyRetryPolicy": topics.HEALTHY_RETRY_POLICY,
     "sicklyRetryPolicy": None,
     "throttlePolicy": None,
     "guaranteed": False,

@@ -49,18 +49,20 @@ SETTABLE = (
 CREATE_ONLY = ("FifoTopic",)
 _NAME = re.compile(r"[A-Za-z0-9_\-]+")
 MAX_NAME = 256  # with the ".fifo" suffix of a FIFO topic
+# SNS's default retry policy for HTTP/S deliveries (sec. 4.14), shared with subscriptions.
+HEALTHY_RETRY_POLICY = {
+    "minDelayTarget": 20,
+    "maxDelayTarget": 20,
+    "numRetries": 3,
+    "numMaxDelayRetries": 0,
+    "numNoDelayRetries": 0,
+    "numMinDelayRetries": 0,
+    "backoffFunction": "linear",
+}
 _DEFAULT_DELIVERY_POLICY = json.dumps(
     {
         "http": {
-            "defaultHealthyRetryPolicy": {
-                "minDelayTarget": 20,
-                "maxDelayTarget": 20,
-                "numRetries": 3,
-                "numMaxDelayRetries": 0,
-                "numNoDelayRetries": 0,
-                "numMinDelayRetries": 0,
-                "backoffFunction": "linear",
-            },
+            "defaultHealthyRetryPolicy": HEALTHY_RETRY_POLICY,
             "disableSubscriptionOverrides": False,
             "defaultRequestPolicy": {"headerContentType": "text/plain; charset=UTF-8"},
         }

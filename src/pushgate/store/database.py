@@ -53,7 +53,6 @@ class Database:
                 parsed.set(drivername="postgresql+asyncpg"),
                 pool_size=pool_size,
                 max_overflow=pool_size,
-                pool_pre_ping=True,
             )
         else:
             raise ValueError(

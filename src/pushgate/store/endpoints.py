@@ -6,9 +6,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, insert, select, update
+from sqlalchemy import Connection, Insert, bindparam, delete, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from pushgate.store.tables import endpoints as t
+from pushgate.store.tables import platform_applications as apps
 
 
 @dataclass
@@ -46,6 +48,62 @@ _BY_TOKEN = select(*_COLUMNS).where(
 _INSERT = insert(t).returning(t.c.id)
 
 
+_NEW_COLUMNS = (
+    "arn",
+    "token",
+    "enabled",
+    "custom_user_data",
+    "extra_attributes",
+    "created_at",
+    "updated_at",
+    "token_updated_at",
+    "disabled_at",
+)
+
+
+def _insert_new(dialect_insert: Any) -> Insert:
+    """INSERT .. SELECT the application's id .. ON CONFLICT (application, token) DO NOTHING."""
+    source = select(
+        apps.c.id, *(bindparam(name, type_=t.c[name].type) for name in _NEW_COLUMNS)
+    ).where(apps.c.arn == bindparam("application_arn"))
+    stmt: Insert = (
+        dialect_insert(t)
+        .from_select(["application_id", *_NEW_COLUMNS], source)
+        .on_conflict_do_nothing(index_elements=["application_id", "token"])
+        .returning(t.c.id)
+    )
+    return stmt
+
+
+_INSERT_NEW = {"sqlite": _insert_new(sqlite.insert), "postgresql": _insert_new(postgresql.insert)}
+
+
+def _values(e: EndpointRow, now: datetime) -> dict[str, Any]:
+    return {
+        "arn": e.arn,
+        "token": e.token,
+        "enabled": e.enabled,
+        "custom_user_data": e.custom_user_data,
+        "extra_attributes": e.extra_attributes,
+        "created_at": now,
+        "updated_at": now,
+        "token_updated_at": now,
+        "disabled_at": None if e.enabled else now,
+    }
+
+
+def insert_new(conn: Connection, application_arn: str, e: EndpointRow, now: datetime) -> bool:
+    """Insert ``e`` into the application named by ARN in one statement, unless the application
+    does not exist or already has the token: False then, and nothing is written.
+
+    The common case of CreatePlatformEndpoint, a new token, costs one statement instead of
+    three (read the application, look for the token, insert).
+    """
+    values = _values(e, now)
+    values["application_arn"] = application_arn
+    return conn.execute(_INSERT_NEW[conn.dialect.name], values).first() is not None
+
+
 def get(conn: Connection, arn: str) -> EndpointRow | None:
     r = conn.execute(_BY_ARN, {"arn": arn}).first()
     return _row(r) if r else None
@@ -57,18 +115,8 @@ def by_token(conn: Connection, application_id: int, token: str) -> EndpointRow |
 
 
 def insert_one(conn: Connection, e: EndpointRow, now: datetime) -> int:
-    values = {
-        "application_id": e.application_id,
-        "arn": e.arn,
-        "token": e.token,
-        "enabled": e.enabled,
-        "custom_user_data": e.custom_user_data,
-        "extra_attributes": e.extra_attributes,
-        "created_at": now,
-        "updated_at": now,
-        "token_updated_at": now,
-        "disabled_at": None if e.enabled else now,
-    }
+    values = _values(e, now)
+    values["application_id"] = e.application_id
     return int(conn.execute(_INSERT, values).scalar_one())
 
 

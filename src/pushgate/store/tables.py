@@ -84,7 +84,7 @@ endpoints = Table(
     Column("enabled", Boolean, nullable=False, default=True),
     Column("custom_user_data", Text, nullable=True),
     # Platform-specific attributes beyond SNS's three (Baidu's ChannelId and UserId).
-    Column("extra_attributes", JSON, nullable=True),
+    Column("extra_attributes", JSON(none_as_null=True), nullable=True),
     Column("user_id", String(256), nullable=True),
     Column("device_id", String(256), nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
