@@ -14,13 +14,14 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
+from pushgate import logs
 from pushgate.api.access_log import AccessLog
 from pushgate.api.sns.auth import SecretCache
 from pushgate.api.sns.endpoint import SnsQueryApp
 from pushgate.crypto import SecretBox, load_or_create_key
 from pushgate.domain import access_keys
 from pushgate.domain.runtime import Runtime
-from pushgate.settings import Settings, unknown_env_vars
+from pushgate.settings import Settings, forwarded, unknown_env_vars
 from pushgate.store import migrate
 from pushgate.store.database import Database
 
@@ -95,13 +96,7 @@ class PushgateApp:
         revision = await migrate.upgrade(rt.db)
         created = await bootstrap_keys(rt, self.settings)
         if created is not None:
-            # Printed once, on the first start, so that the operator can copy it.
-            print(
-                "pushgate: created an access key (shown only now):\n"
-                f"  AWS_ACCESS_KEY_ID={created.access_key_id}\n"
-                f"  AWS_SECRET_ACCESS_KEY={created.secret_access_key}",
-                flush=True,
-            )
+            _print_new_key(created)
         self.state.runtime = rt
         self.state.sns = SnsQueryApp(rt, SecretCache(rt))
         log.info(
@@ -133,3 +128,33 @@ class PushgateApp:
 
 def create_app(settings: Settings) -> PushgateApp:
     return PushgateApp(settings)
+
+
+def create_worker_app() -> PushgateApp:
+    """The app factory of each process of ``pushgate serve --workers N``."""
+    settings = forwarded()
+    logs.configure(settings.log_level)
+    return PushgateApp(settings)
+
+
+async def prepare(settings: Settings) -> None:
+    """Migrate and ensure access keys once, before worker processes start (so that a first
+    start prints one key, not one per process)."""
+    rt = build_runtime(settings)
+    try:
+        await migrate.upgrade(rt.db)
+        created = await bootstrap_keys(rt, settings)
+        if created is not None:
+            _print_new_key(created)
+    finally:
+        await rt.db.dispose()
+
+
+def _print_new_key(key: access_keys.AccessKey) -> None:
+    # Printed once, on the first start, so that the operator can copy it.
+    print(
+        "pushgate: created an access key (shown only now):\n"
+        f"  AWS_ACCESS_KEY_ID={key.access_key_id}\n"
+        f"  AWS_SECRET_ACCESS_KEY={key.secret_access_key}",
+        flush=True,
+    )

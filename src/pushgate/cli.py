@@ -15,9 +15,9 @@ from rich.console import Console
 from rich.table import Table
 
 from pushgate import logs
-from pushgate.app import build_runtime, create_app
+from pushgate.app import build_runtime, create_app, prepare
 from pushgate.domain import access_keys
-from pushgate.settings import Settings
+from pushgate.settings import Settings, forward
 from pushgate.store import migrate as migrations
 
 app = typer.Typer(help="pushgate: self-hosted mobile push with an Amazon SNS-compatible API.")
@@ -61,23 +61,40 @@ def serve(
         str | None,
         typer.Option(help="all | api | worker [env PUSHGATE_ROLE; default all]"),
     ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            help="Server processes sharing the port; SQLite and PostgreSQL alike "
+            "[env PUSHGATE_WORKERS; default 1]"
+        ),
+    ] = None,
 ) -> None:
     """Run the SNS API, the REST API and the delivery workers."""
     import uvicorn
 
     settings = _settings(
-        host=host, port=port, database_url=database_url, data_dir=data_dir, role=role
+        host=host,
+        port=port,
+        database_url=database_url,
+        data_dir=data_dir,
+        role=role,
+        workers=workers,
     )
     logs.configure(settings.log_level)
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_config=None,
-        access_log=False,
-        server_header=False,
-        lifespan="on",
-    )
+    common: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "log_config": None,
+        "access_log": False,
+        "server_header": False,
+        "lifespan": "on",
+    }
+    if settings.workers == 1:
+        uvicorn.run(create_app(settings), **common)
+        return
+    asyncio.run(prepare(settings))
+    forward(settings)
+    uvicorn.run("pushgate.app:create_worker_app", factory=True, workers=settings.workers, **common)
 
 
 @app.command()

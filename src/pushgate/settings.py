@@ -6,6 +6,7 @@ arguments; everything else receives a :class:`Settings` object.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from pathlib import Path
@@ -15,6 +16,8 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "PUSHGATE_"
+# How `pushgate serve --workers N` hands its resolved settings to the worker processes.
+FORWARDED = "_PUSHGATE_FORWARDED_SETTINGS"
 
 
 class Settings(BaseSettings):
@@ -30,6 +33,7 @@ class Settings(BaseSettings):
         description="sqlite:///path or postgresql://...; default SQLite in the data dir",
     )
     role: Literal["all", "api", "worker"] = "all"
+    workers: int = Field(default=1, ge=1, le=64, description="server processes sharing the port")
 
     region: str = "us-east-1"
     account_id: str = "123456789012"
@@ -98,6 +102,21 @@ class Settings(BaseSettings):
         if url:
             view["database_url"] = re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", url)
         return view
+
+
+def forward(settings: Settings) -> None:
+    """Put ``settings`` where the worker processes that ``serve --workers`` spawns find them
+    (their environment), secrets included: flags given to the parent reach them too."""
+    data = settings.model_dump(mode="json")
+    for name in ("secret_access_key", "secret_key"):
+        secret = getattr(settings, name)
+        data[name] = secret.get_secret_value() if secret is not None else None
+    os.environ[FORWARDED] = json.dumps(data)
+
+
+def forwarded() -> Settings:
+    """The settings a worker process received from its parent."""
+    return Settings(**json.loads(os.environ[FORWARDED]))
 
 
 def unknown_env_vars(environ: dict[str, str] | None = None) -> list[str]:
