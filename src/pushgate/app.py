@@ -13,6 +13,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import SQLAlchemyError
 
 from pushgate import logs
 from pushgate.api.access_log import AccessLog
@@ -93,10 +94,7 @@ class PushgateApp:
         for name in unknown_env_vars():
             log.warning("unknown setting %s ignored", name, extra={"action": "config_warning"})
         rt = build_runtime(self.settings)
-        revision = await migrate.upgrade(rt.db)
-        created = await bootstrap_keys(rt, self.settings)
-        if created is not None:
-            _print_new_key(created)
+        revision = await _migrate_and_bootstrap(rt, self.settings)
         self.state.runtime = rt
         self.state.sns = SnsQueryApp(rt, SecretCache(rt))
         log.info(
@@ -121,7 +119,7 @@ class PushgateApp:
                 if rt is None:
                     raise RuntimeError("starting")
                 await rt.db.ping()
-            except Exception as exc:  # any failure means "not ready", with the reason shown
+            except (SQLAlchemyError, OSError, RuntimeError) as exc:
                 return JSONResponse({"status": "unavailable", "reason": str(exc)}, 503)
             return JSONResponse({"status": "ready"})
 
@@ -142,19 +140,21 @@ async def prepare(settings: Settings) -> None:
     start prints one key, not one per process)."""
     rt = build_runtime(settings)
     try:
-        await migrate.upgrade(rt.db)
-        created = await bootstrap_keys(rt, settings)
-        if created is not None:
-            _print_new_key(created)
+        await _migrate_and_bootstrap(rt, settings)
     finally:
         await rt.db.dispose()
 
 
-def _print_new_key(key: access_keys.AccessKey) -> None:
-    # Printed once, on the first start, so that the operator can copy it.
-    print(
-        "pushgate: created an access key (shown only now):\n"
-        f"  AWS_ACCESS_KEY_ID={key.access_key_id}\n"
-        f"  AWS_SECRET_ACCESS_KEY={key.secret_access_key}",
-        flush=True,
-    )
+async def _migrate_and_bootstrap(rt: Runtime, settings: Settings) -> str | None:
+    """Bring the schema up to date and ensure an access key; return the schema revision."""
+    revision = await migrate.upgrade(rt.db)
+    created = await bootstrap_keys(rt, settings)
+    if created is not None:
+        # Printed once, on the first start, so that the operator can copy it.
+        print(
+            "pushgate: created an access key (shown only now):\n"
+            f"  AWS_ACCESS_KEY_ID={created.access_key_id}\n"
+            f"  AWS_SECRET_ACCESS_KEY={created.secret_access_key}",
+            flush=True,
+        )
+    return revision

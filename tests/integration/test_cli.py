@@ -114,3 +114,37 @@ def test_unknown_settings_are_reported(tmp_path: Path) -> None:
     )
     server.stop()
     assert "unknown setting PUSHGATE_DATABSE_URL ignored" in server.log()
+
+
+def test_workers_share_one_database(database_url: str, tmp_path: Path) -> None:
+    """Two server processes on one port and one store: every write lands exactly once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    server = start_server(database_url, tmp_path, {"PUSHGATE_WORKERS": "2"})
+    try:
+        sns = server.client()
+        app = sns.create_platform_application(
+            Name="workers", Platform="GCM", Attributes={"PlatformCredential": "AIzaKey"}
+        )["PlatformApplicationArn"]
+
+        def create(i: int) -> str:
+            # Each token twice, from different threads: one endpoint per token all the same.
+            return server.client().create_platform_endpoint(
+                PlatformApplicationArn=app, Token=f"token-{i // 2}"
+            )["EndpointArn"]
+
+        with ThreadPoolExecutor(8) as pool:
+            arns = list(pool.map(create, range(200)))
+        assert all(arns[i] == arns[i + 1] for i in range(0, 200, 2))
+        listed = [
+            e["EndpointArn"]
+            for page in sns.get_paginator("list_endpoints_by_platform_application").paginate(
+                PlatformApplicationArn=app
+            )
+            for e in page["Endpoints"]
+        ]
+        assert sorted(listed) == sorted(set(arns)) and len(listed) == 100
+    finally:
+        server.stop()
+    pids = set(re.findall(r"Started server process \[(\d+)\]", server.log()))
+    assert len(pids) == 2, server.log()
