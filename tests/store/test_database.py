@@ -71,3 +71,33 @@ async def test_credentials_are_encrypted_at_rest(rt: Runtime) -> None:
     assert secret.encode() not in bytes(raw)
     app = await rt.db.read(applications.get_or_404, arn)
     assert applications.stored_credentials(rt, app) == {"PlatformCredential": secret}
+
+
+async def test_the_one_statement_insert_stores_what_sqlalchemy_reads_back(rt: Runtime) -> None:
+    """On SQLite the insert bypasses SQLAlchemy's execution; the values must be the same."""
+    from datetime import UTC, datetime
+
+    app_arn = await applications.create(
+        rt, SCOPE, "raw", "BAIDU", {"PlatformPrincipal": "k", "PlatformCredential": "s"}
+    )
+    now = datetime(2026, 11, 30, 1, 2, 3, 456789, tzinfo=UTC)
+    row = endpoints.EndpointRow(
+        0,
+        0,
+        app_arn.replace(":app/", ":endpoint/") + "/e1",
+        "chan-1-tok",
+        False,
+        "cud",
+        {"ChannelId": "chan-1", "UserId": "u"},
+    )
+    assert await rt.db.write(endpoints.store.insert_new, app_arn, row, now)
+    assert not await rt.db.write(endpoints.store.insert_new, app_arn, row, now)  # token taken
+    stored = await rt.db.read(
+        lambda c: c.execute(select(endpoint_table).where(endpoint_table.c.arn == row.arn)).one()
+    )
+    assert (stored.enabled, stored.custom_user_data, stored.extra_attributes) == (
+        False,
+        "cud",
+        {"ChannelId": "chan-1", "UserId": "u"},
+    )
+    assert stored.created_at.replace(tzinfo=UTC) == now == stored.disabled_at.replace(tzinfo=UTC)

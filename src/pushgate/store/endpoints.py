@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import Connection, Insert, bindparam, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from pushgate.store.sqlite import RawStatement
 from pushgate.store.tables import endpoints as t
 from pushgate.store.tables import platform_applications as apps
 
@@ -75,7 +76,8 @@ def _insert_new(dialect_insert: Any) -> Insert:
     return stmt
 
 
-_INSERT_NEW = {"sqlite": _insert_new(sqlite.insert), "postgresql": _insert_new(postgresql.insert)}
+_INSERT_NEW_POSTGRESQL = _insert_new(postgresql.insert)
+_INSERT_NEW_SQLITE = RawStatement(_insert_new(sqlite.insert))
 
 
 def _values(e: EndpointRow, now: datetime) -> dict[str, Any]:
@@ -101,7 +103,9 @@ def insert_new(conn: Connection, application_arn: str, e: EndpointRow, now: date
     """
     values = _values(e, now)
     values["application_arn"] = application_arn
-    return conn.execute(_INSERT_NEW[conn.dialect.name], values).first() is not None
+    if conn.dialect.name == "sqlite":
+        return bool(_INSERT_NEW_SQLITE.execute(conn, values))
+    return conn.execute(_INSERT_NEW_POSTGRESQL, values).first() is not None
 
 
 def get(conn: Connection, arn: str) -> EndpointRow | None:
