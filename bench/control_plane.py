@@ -368,7 +368,10 @@ def export_source(ref: str, into: Path) -> tuple[Path, str]:
     return into / "src", commit
 
 
-_TROUBLE = re.compile(r"Traceback|Error|error|exception|\" [45]\d\d |\"status\": [45]")
+_TROUBLE = re.compile(
+    r'Traceback|Error on request|"level": "(?:warning|error|critical)"'
+    r'|" [45]\d\d -|"status": [45]\d\d'
+)
 
 
 def _keep_log_tail(path: Path, lines: int = 300) -> None:
@@ -669,8 +672,12 @@ async def paced(
     Each request's latency runs from the moment it was *scheduled*: when every connection is
     busy, requests wait in the queue and that wait counts, as it would for a real client
     (no coordinated omission). Unanswered requests are given up after a bounded drain.
+
+    Times come from ``time.perf_counter``: uvloop's ``loop.time()`` only has milliseconds.
+    Its timers round to the millisecond too, so a request may leave up to 0.5 ms before its
+    slot; its latency then runs from when it actually left.
     """
-    loop = asyncio.get_running_loop()
+    clock = time.perf_counter
     total = min(len(payloads), int(rate * duration))
     queue: asyncio.Queue[tuple[int, float] | None] = asyncio.Queue()
     latencies: list[float] = []
@@ -688,7 +695,7 @@ async def paced(
                 try:
                     if conn is None:
                         conn = await asyncio.open_connection(HOST, port)
-                    sent = loop.time()
+                    sent = clock()
                     conn[1].write(payloads[index])
                     status, close, body = await _read_response(conn[0])
                 except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
@@ -698,7 +705,7 @@ async def paced(
                         conn[1].close()
                     conn = None
                     continue
-                now = loop.time()
+                now = clock()
                 latencies.append(now - scheduled)
                 service.append(now - sent)
                 last_done = now
@@ -714,15 +721,16 @@ async def paced(
 
     opened = [await asyncio.open_connection(HOST, port) for _ in range(connections)]
     workers = [asyncio.create_task(worker(conn)) for conn in opened]
-    start = loop.time() + 0.05
+    start = clock() + 0.05
     max_lag = 0.0
     for i in range(total):
         when = start + i / rate
-        delay = when - loop.time()
+        delay = when - clock()
         if delay > 0:
             await asyncio.sleep(delay)
-        max_lag = max(max_lag, loop.time() - when)
-        queue.put_nowait((i, when))
+        now = clock()
+        max_lag = max(max_lag, now - when)
+        queue.put_nowait((i, min(when, now)))
     for _ in workers:
         queue.put_nowait(None)
     _, pending = await asyncio.wait(workers, timeout=max(10.0, duration))
@@ -772,9 +780,11 @@ def percentile(values: Sequence[float], q: float) -> float:
 
 # -- profile ---------------------------------------------------------------------------------
 
+_PROCESS_FRAME = re.compile(r'^(?:process \d+:".*?"(?:;|$))+')
 _FRAME_RE = re.compile(r"^(?P<func>.*) \((?P<file>[^()]*?)(?::(?P<line>\d+))?\)$")
 _LOOP_ENTRY = ("Runner.run (", "BaseEventLoop.run_forever (", "BaseEventLoop.run_until_complete (")
 EVENT_LOOP = "<event loop: uvloop/libuv C code, HTTP parsing, socket I/O>"
+NATIVE = "<no Python frames: native code>"
 
 
 def _short_frame(frame: str) -> str:
@@ -806,10 +816,13 @@ def summarise_profile(collapsed: str, rate: int, duration: int, top: int = 15) -
         if not stack or not count_text.isdigit():
             continue
         count = int(count_text)
-        frames = [_short_frame(f) for f in stack.split(";")]
+        # With --subprocesses, each stack starts with the process and its command line,
+        # which may itself hold a ";" (multiprocessing's spawn_main).
+        stack = _PROCESS_FRAME.sub("", stack)
+        frames = [_short_frame(f) for f in stack.split(";") if f]
         frames = [f for f in frames if not f.startswith(("process ", "thread "))]
         cut = max((i for i, f in enumerate(frames) if f.startswith(_LOOP_ENTRY)), default=-1)
-        frames = frames[cut + 1 :] or [EVENT_LOOP]
+        frames = frames[cut + 1 :] or [EVENT_LOOP if frames else NATIVE]
         samples += count
         own[frames[-1]] += count
         for frame in set(frames):
@@ -1387,7 +1400,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         text += "\n\nTargets that failed:\n\n" + "\n".join(failures)
     print(text)
     RESULTS_DIR.mkdir(exist_ok=True)
-    dump = {"machine": info, "plan": asdict(plan), "rows": [asdict(r) for r in rows]}
+    dump = {"machine": info, "command": command, "plan": asdict(plan)}
+    dump["rows"] = [asdict(r) for r in rows]
     dump["profiles"] = profiles
     (RESULTS_DIR / "control_plane.json").write_text(json.dumps(dump, indent=2, default=str))
     if args.write_readme:

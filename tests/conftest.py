@@ -82,6 +82,20 @@ def database_url(
         db.drop()
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def fresh_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Like ``database_url``, but new for each test (its keys encrypted under its own key)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'fresh.db'}"
+        return
+    db = PostgresDatabase()
+    db.create()
+    try:
+        yield db.url
+    finally:
+        db.drop()
+
+
 @dataclass
 class Server:
     """A ``pushgate serve`` process and how to reach it."""

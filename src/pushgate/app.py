@@ -19,7 +19,7 @@ from pushgate import logs
 from pushgate.api.access_log import AccessLog
 from pushgate.api.sns.auth import SecretCache
 from pushgate.api.sns.endpoint import SnsQueryApp
-from pushgate.crypto import SecretBox, load_or_create_key
+from pushgate.crypto import SecretBox, SecretKeyMismatch, load_or_create_key
 from pushgate.domain import access_keys
 from pushgate.domain.runtime import Runtime
 from pushgate.settings import Settings, forwarded, unknown_env_vars
@@ -94,7 +94,12 @@ class PushgateApp:
         for name in unknown_env_vars():
             log.warning("unknown setting %s ignored", name, extra={"action": "config_warning"})
         rt = build_runtime(self.settings)
-        revision = await _migrate_and_bootstrap(rt, self.settings)
+        try:
+            revision = await _migrate_and_bootstrap(rt, self.settings)
+        except SecretKeyMismatch as exc:
+            log.error("cannot start: %s", exc, extra={"action": "start_failed"})
+            await rt.db.dispose()
+            raise
         self.state.runtime = rt
         self.state.sns = SnsQueryApp(rt, SecretCache(rt))
         log.info(

@@ -16,6 +16,7 @@ from rich.table import Table
 
 from pushgate import logs
 from pushgate.app import build_runtime, create_app, prepare
+from pushgate.crypto import SecretKeyMismatch
 from pushgate.domain import access_keys
 from pushgate.settings import Settings, forward
 from pushgate.store import migrate as migrations
@@ -92,7 +93,11 @@ def serve(
     if settings.workers == 1:
         uvicorn.run(create_app(settings), **common)
         return
-    asyncio.run(prepare(settings))
+    try:
+        asyncio.run(prepare(settings))
+    except SecretKeyMismatch as exc:
+        typer.echo(f"pushgate: cannot start: {exc}", err=True)
+        raise typer.Exit(1) from None
     forward(settings)
     uvicorn.run("pushgate.app:create_worker_app", factory=True, workers=settings.workers, **common)
 

@@ -49,7 +49,7 @@ class Settings(BaseSettings):
     )
     log_level: str = "INFO"
     access_log: bool = True
-    db_pool_size: int = Field(default=10, ge=1)
+    db_pool_size: int = Field(default=16, ge=1, description="PostgreSQL connections a process")
 
     # Provider base URLs (delivery); tests and staging point them at fakes.
     apns_url: str = "https://api.push.apple.com"

@@ -116,11 +116,11 @@ def test_unknown_settings_are_reported(tmp_path: Path) -> None:
     assert "unknown setting PUSHGATE_DATABSE_URL ignored" in server.log()
 
 
-def test_workers_share_one_database(database_url: str, tmp_path: Path) -> None:
+def test_workers_share_one_database(fresh_database_url: str, tmp_path: Path) -> None:
     """Two server processes on one port and one store: every write lands exactly once."""
     from concurrent.futures import ThreadPoolExecutor
 
-    server = start_server(database_url, tmp_path, {"PUSHGATE_WORKERS": "2"})
+    server = start_server(fresh_database_url, tmp_path, {"PUSHGATE_WORKERS": "2"})
     try:
         sns = server.client()
         app = sns.create_platform_application(

@@ -33,14 +33,18 @@ class Database:
         self.dialect = parsed.get_backend_name()
         self._sqlite: SqliteStore | None = None
         self._async: AsyncEngine | None = None
+        self._reads: AsyncEngine | None = None
         if self.dialect == "sqlite":
             self._sqlite = SqliteStore(url)
         elif self.dialect == "postgresql":
+            # A fixed pool: overflow connections were closed as soon as they were returned,
+            # hundreds of new connections a second under load (bench/control_plane.py).
             self._async = create_async_engine(
-                parsed.set(drivername="postgresql+asyncpg"),
-                pool_size=pool_size,
-                max_overflow=pool_size,
+                parsed.set(drivername="postgresql+asyncpg"), pool_size=pool_size, max_overflow=0
             )
+            # Reads need no transaction: under READ COMMITTED each statement takes its own
+            # snapshot anyway, and BEGIN/ROLLBACK would be two more round trips.
+            self._reads = self._async.execution_options(isolation_level="AUTOCOMMIT")
         else:
             raise ValueError(
                 f"unsupported database {parsed.drivername!r}: use sqlite or postgresql"
@@ -76,11 +80,9 @@ class Database:
         """Run ``fn(conn, ...)`` in a read-only transaction."""
         if self._sqlite is not None:
             return self._sqlite.read(lambda c: fn(c, *args, **kwargs))
-        assert self._async is not None
-        async with self._async.connect() as aconn:
-            result = await aconn.run_sync(lambda c: fn(c, *args, **kwargs))
-            await aconn.rollback()
-            return result
+        assert self._reads is not None
+        async with self._reads.connect() as aconn:
+            return await aconn.run_sync(lambda c: fn(c, *args, **kwargs))
 
     async def ping(self) -> None:
         """Raise unless the database answers."""
