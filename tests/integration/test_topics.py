@@ -398,6 +398,12 @@ def test_content_based_deduplication_only_on_fifo_topics(sns: Any) -> None:
         "Invalid parameter: Attributes Reason: Content-based deduplication can only be set for "
         "FIFO topics"
     )
+    with pytest.raises(ClientError) as err:
+        sns.create_topic(Name=unique(), Attributes={"ContentBasedDeduplication": "false"})
+    assert error(err) == invalid(
+        "Invalid parameter: Attributes Reason: Content-based deduplication can only be set for "
+        "FIFO topics"
+    )
     fifo = sns.create_topic(Name=unique() + ".fifo", Attributes={"FifoTopic": "true"})["TopicArn"]
     sns.set_topic_attributes(
         TopicArn=fifo, AttributeName="ContentBasedDeduplication", AttributeValue="true"

@@ -47,6 +47,10 @@ SETTABLE = (
     ),
 )
 CREATE_ONLY = ("FifoTopic",)
+_NOT_FIFO = (
+    "Invalid parameter: Attributes Reason: Content-based deduplication can only be set for FIFO "
+    "topics"
+)
 _NAME = re.compile(r"[A-Za-z0-9_\-]+")
 MAX_NAME = 256  # with the ".fifo" suffix of a FIFO topic
 # SNS's default retry policy for HTTP/S deliveries (sec. 4.14), shared with subscriptions.
@@ -164,6 +168,8 @@ async def create(
     valid = _NAME.fullmatch(base) and len(name) <= MAX_NAME
     if not valid or (fifo and not name.endswith(".fifo")):
         raise InvalidParameter("Invalid parameter: Topic Name")
+    if "ContentBasedDeduplication" in stored and not fifo:
+        raise InvalidParameter(_NOT_FIFO)
     new_tags = _check_tags(tags)
     if len(new_tags) > MAX_TAGS:
         raise TagLimitExceeded()
@@ -240,10 +246,7 @@ async def set_attribute(
     def tx(conn: Connection) -> None:
         topic = get_or_404(conn, arn)
         if name == "ContentBasedDeduplication" and topic.attributes.get("FifoTopic") != "true":
-            raise InvalidParameter(
-                "Invalid parameter: Attributes Reason: Content-based deduplication can only be "
-                "set for FIFO topics"
-            )
+            raise InvalidParameter(_NOT_FIFO)
         topic.attributes[name] = text
         store.save(conn, topic)
 
