@@ -50,10 +50,6 @@ class Database:
                 f"unsupported database {parsed.drivername!r}: use sqlite or postgresql"
             )
 
-    @property
-    def is_sqlite(self) -> bool:
-        return self._sqlite is not None
-
     async def write(
         self, fn: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs
     ) -> T:
