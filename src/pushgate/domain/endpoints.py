@@ -144,10 +144,12 @@ async def create(
     token = given.pop("Token", token)
 
     fast = _new_endpoint(scope, application_arn, token, given)
+    if fast is not None and await rt.db.write_one_statement(
+        store.insert_new, application_arn, fast, rt.clock()
+    ):
+        return fast.arn
 
     def tx(conn: Connection) -> str:
-        if fast is not None and store.insert_new(conn, application_arn, fast, rt.clock()):
-            return fast.arn
         # The application is missing, the token is taken, or the request is invalid: the
         # full path, with its checks in SNS's order.
         app = get_application_or_404(conn, application_arn)
