@@ -8,6 +8,7 @@ own, created here and dropped afterwards, so tests never see each other's rows.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 import subprocess
@@ -66,13 +67,11 @@ class PostgresDatabase:
         asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)'))
 
 
-@pytest.fixture(params=["sqlite", "postgresql"], scope="module")
-def database_url(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
-    """A fresh, empty database of each kind."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'pushgate.db'}"
+@contextlib.contextmanager
+def new_database(kind: str, sqlite_path: Path) -> Iterator[str]:
+    """The URL of an empty database of ``kind``; a PostgreSQL one is dropped afterwards."""
+    if kind == "sqlite":
+        yield f"sqlite:///{sqlite_path}"
         return
     db = PostgresDatabase()
     db.create()
@@ -80,20 +79,22 @@ def database_url(
         yield db.url
     finally:
         db.drop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"], scope="module")
+def database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A fresh, empty database of each kind, shared by a test module."""
+    with new_database(request.param, tmp_path_factory.mktemp("sqlite") / "pushgate.db") as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def fresh_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """Like ``database_url``, but new for each test (its keys encrypted under its own key)."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'fresh.db'}"
-        return
-    db = PostgresDatabase()
-    db.create()
-    try:
-        yield db.url
-    finally:
-        db.drop()
+    with new_database(request.param, tmp_path / "fresh.db") as url:
+        yield url
 
 
 @dataclass
