@@ -16,20 +16,13 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.conftest import ACCOUNT, REGION, unique
+from tests.expected import HEALTHY_RETRY_POLICY
 
 PREFIX = f"arn:aws:sns:{REGION}:{ACCOUNT}:"
 HOOK = "http://127.0.0.1:9/hook"  # never called: nothing is delivered in these tests
 SECURE_HOOK = "https://127.0.0.1:9/hook"
 HTTP_EFFECTIVE_DELIVERY_POLICY = {
-    "healthyRetryPolicy": {
-        "minDelayTarget": 20,
-        "maxDelayTarget": 20,
-        "numRetries": 3,
-        "numMaxDelayRetries": 0,
-        "numNoDelayRetries": 0,
-        "numMinDelayRetries": 0,
-        "backoffFunction": "linear",
-    },
+    "healthyRetryPolicy": HEALTHY_RETRY_POLICY,
     "sicklyRetryPolicy": None,
     "throttlePolicy": None,
     "guaranteed": False,

@@ -9,19 +9,12 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.conftest import ACCOUNT, REGION, unique
+from tests.expected import HEALTHY_RETRY_POLICY
 
 PREFIX = f"arn:aws:sns:{REGION}:{ACCOUNT}:"
 DEFAULT_EFFECTIVE_DELIVERY_POLICY = {
     "http": {
-        "defaultHealthyRetryPolicy": {
-            "minDelayTarget": 20,
-            "maxDelayTarget": 20,
-            "numRetries": 3,
-            "numMaxDelayRetries": 0,
-            "numNoDelayRetries": 0,
-            "numMinDelayRetries": 0,
-            "backoffFunction": "linear",
-        },
+        "defaultHealthyRetryPolicy": HEALTHY_RETRY_POLICY,
         "disableSubscriptionOverrides": False,
         "defaultRequestPolicy": {"headerContentType": "text/plain; charset=UTF-8"},
     }
