@@ -19,12 +19,11 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
-from cryptography.x509.oid import NameOID
 
+from tests import certs
 from tests.conftest import ACCOUNT, REGION, Server, start_server, unique
 
 APPLE = ["APNS", "APNS_SANDBOX", "APNS_VOIP", "APNS_VOIP_SANDBOX", "MACOS", "MACOS_SANDBOX"]
@@ -67,18 +66,10 @@ def self_signed(
     """A self-signed certificate for ``key`` (PEM) and its notAfter, whole seconds, UTC."""
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
     not_after = not_after or now + dt.timedelta(days=365)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Apple Push Services: t.pushgate")])
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=400))
-        .not_valid_after(not_after)
-        .sign(key, hashes.SHA256())
+    cert = certs.self_signed(
+        key, now - dt.timedelta(days=400), not_after, "Apple Push Services: t.pushgate"
     )
-    return cert.public_bytes(serialization.Encoding.PEM).decode(), not_after
+    return cert, not_after
 
 
 def apns_certificate() -> tuple[str, str, dt.datetime]:

@@ -6,11 +6,8 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
-from cryptography.x509.oid import NameOID
 
 from pushgate.domain.credentials import (
     APPLE_TOKEN_IDS_REQUIRED,
@@ -22,6 +19,7 @@ from pushgate.domain.credentials import (
 )
 from pushgate.domain.errors import InvalidParameter
 from pushgate.domain.platforms import APPLE_PLATFORMS, Platform
+from tests.certs import self_signed
 
 # --- key material, generated once per module -------------------------------------------------
 
@@ -35,23 +33,6 @@ def _pkcs8(key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey, password: bytes 
     return key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption
     ).decode()
-
-
-def _self_signed(
-    key: CertificateIssuerPrivateKeyTypes, not_before: datetime, not_after: datetime
-) -> str:
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Apple Push Services: com.example")])
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(not_before)
-        .not_valid_after(not_after)
-        .sign(key, hashes.SHA256())
-    )
-    return cert.public_bytes(serialization.Encoding.PEM).decode()
 
 
 NOW = datetime.now(UTC)
@@ -72,13 +53,13 @@ P384_KEY = _pkcs8(ec.generate_private_key(ec.SECP384R1()))
 P8_ENCRYPTED = _pkcs8(EC_KEY_OBJ, password=b"secret")
 
 VALID_NOT_AFTER = datetime(2048, 11, 30, 12, 34, 56, tzinfo=UTC)
-VALID_CERT = _self_signed(RSA_KEY_OBJ, NOW - timedelta(days=1), VALID_NOT_AFTER)
+VALID_CERT = self_signed(RSA_KEY_OBJ, NOW - timedelta(days=1), VALID_NOT_AFTER)
 VALID_EXPIRY = "2048-11-30T12:34:56Z"
-EXPIRED_CERT = _self_signed(
+EXPIRED_CERT = self_signed(
     RSA_KEY_OBJ, datetime(2020, 6, 21, tzinfo=UTC), datetime(2021, 6, 21, 9, 29, 15, tzinfo=UTC)
 )
 EXPIRED_EXPIRY = "2021-06-21T09:29:15Z"
-EC_CERT = _self_signed(EC_KEY_OBJ, NOW - timedelta(days=1), VALID_NOT_AFTER)
+EC_CERT = self_signed(EC_KEY_OBJ, NOW - timedelta(days=1), VALID_NOT_AFTER)
 
 GARBAGE = "definitely-not-a-pem-secret-value"
 BROKEN_CERT = "-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydA==\n-----END CERTIFICATE-----\n"
