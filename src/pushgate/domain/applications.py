@@ -47,8 +47,19 @@ class ApplicationPage:
 
 
 def public_attributes(app: ApplicationRow) -> dict[str, str]:
-    """What GetPlatformApplicationAttributes shows: never the credentials."""
-    return {"Enabled": bool_text(app.enabled), **app.attributes}
+    """What GetPlatformApplicationAttributes shows: never the credentials.
+
+    Beyond SNS, an application whose credentials the provider rejected shows
+    ``DeliveryHealth=Unhealthy`` with the provider's reason and since when, until the
+    credentials are fixed (any SetPlatformApplicationAttributes clears it).
+    """
+    shown = {"Enabled": bool_text(app.enabled), **app.attributes}
+    if app.unhealthy_reason is not None:
+        shown["DeliveryHealth"] = "Unhealthy"
+        shown["DeliveryHealthReason"] = app.unhealthy_reason
+        if app.unhealthy_since is not None:
+            shown["DeliveryHealthSince"] = app.unhealthy_since.isoformat()
+    return shown
 
 
 def _check_name(name: str) -> None:

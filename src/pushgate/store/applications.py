@@ -21,6 +21,10 @@ class ApplicationRow:
     enabled: bool
     attributes: dict[str, str]
     credentials_encrypted: bytes | None
+    # Set by the delivery engine when the provider rejects the credentials.
+    unhealthy_reason: str | None = None
+    unhealthy_since: datetime | None = None
+    updated_at: datetime | None = None
 
 
 def _row(r: Any) -> ApplicationRow:
@@ -33,6 +37,9 @@ def _row(r: Any) -> ApplicationRow:
         enabled=r.enabled,
         attributes=dict(r.attributes),
         credentials_encrypted=r.credentials_encrypted,
+        unhealthy_reason=r.unhealthy_reason,
+        unhealthy_since=r.unhealthy_since,
+        updated_at=r.updated_at,
     )
 
 
@@ -45,6 +52,9 @@ _COLUMNS = (
     t.c.enabled,
     t.c.attributes,
     t.c.credentials_encrypted,
+    t.c.unhealthy_reason,
+    t.c.unhealthy_since,
+    t.c.updated_at,
 )
 
 
@@ -80,6 +90,9 @@ def save(conn: Connection, app: ApplicationRow, now: datetime) -> None:
             attributes=app.attributes,
             credentials_encrypted=app.credentials_encrypted,
             updated_at=now,
+            # The operator changed the application: give its credentials another chance.
+            unhealthy_reason=None,
+            unhealthy_since=None,
         )
     )
 
@@ -96,3 +109,25 @@ def page(conn: Connection, region: str, after_id: int, limit: int) -> list[Appli
         .limit(limit)
     )
     return [_row(r) for r in rows]
+
+
+def by_ids(conn: Connection, ids: list[int]) -> list[ApplicationRow]:
+    return [_row(r) for r in conn.execute(select(*_COLUMNS).where(t.c.id.in_(ids)))]
+
+
+def mark_unhealthy(conn: Connection, app_id: int, reason: str, now: datetime) -> None:
+    """Record that the provider rejected the application's credentials (first time only
+    moves ``unhealthy_since``)."""
+    conn.execute(
+        update(t)
+        .where(t.c.id == app_id, t.c.unhealthy_reason.is_(None))
+        .values(unhealthy_reason=reason, unhealthy_since=now)
+    )
+
+
+def mark_healthy(conn: Connection, app_id: int) -> None:
+    conn.execute(
+        update(t)
+        .where(t.c.id == app_id, t.c.unhealthy_reason.is_not(None))
+        .values(unhealthy_reason=None, unhealthy_since=None)
+    )

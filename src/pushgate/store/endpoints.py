@@ -153,3 +153,31 @@ def page(conn: Connection, application_id: int, after_id: int, limit: int) -> li
         .limit(limit)
     )
     return [_row(r) for r in rows]
+
+
+_DISABLE = (
+    update(t)
+    .where(t.c.id == bindparam("eid"), t.c.token == bindparam("sent_token"), t.c.enabled.is_(True))
+    .values(enabled=False, disabled_at=bindparam("now"), updated_at=bindparam("now"))
+)
+
+
+def disable_dead(conn: Connection, dead: list[tuple[int, str]], now: datetime) -> None:
+    """Disable endpoints whose token the provider declared dead, as SNS does; an endpoint
+    whose token changed since the send keeps its new token and stays enabled."""
+    if dead:
+        conn.execute(_DISABLE, [{"eid": i, "sent_token": tok, "now": now} for i, tok in dead])
+
+
+def replace_token(conn: Connection, endpoint_id: int, old: str, new: str, now: datetime) -> bool:
+    """Apply a provider's canonical token; False if another endpoint of the application
+    already holds it (or the token changed meanwhile)."""
+    row = conn.execute(select(t.c.application_id).where(t.c.id == endpoint_id)).first()
+    if row is None or by_token(conn, row[0], new) is not None:
+        return False
+    result = conn.execute(
+        update(t)
+        .where(t.c.id == endpoint_id, t.c.token == old)
+        .values(token=new, token_updated_at=now, updated_at=now)
+    )
+    return result.rowcount == 1

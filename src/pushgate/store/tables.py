@@ -19,6 +19,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -66,6 +67,9 @@ platform_applications = Table(
     Column("credentials_encrypted", LargeBinary, nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    # Set when the provider rejects the credentials (a configuration error); None: healthy.
+    Column("unhealthy_reason", Text, nullable=True),
+    Column("unhealthy_since", DateTime(timezone=True), nullable=True),
     Index("ix_platform_applications_region_id", "region", "id"),
 )
 
@@ -125,4 +129,53 @@ subscriptions = Table(
     # Fan-out walks a topic's subscriptions in id order, a chunk at a time.
     Index("ix_subscriptions_topic_id_id", "topic_id", "id"),
     Index("ix_subscriptions_endpoint", "endpoint"),
+)
+
+# The outbox. Times are epoch seconds (floats): the delivery engine compares them on every
+# claim, and a float compares the same way on both engines.
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("message_id", String(64), nullable=False, unique=True),
+    Column("region", String(32), nullable=False),
+    # The endpoint or topic ARN published to.
+    Column("target_arn", String(700), nullable=False),
+    Column("topic_id", BigId, nullable=True),
+    Column("body", Text, nullable=False),
+    # The parsed MessageStructure=json object, else None.
+    Column("structure", JSON(none_as_null=True), nullable=True),
+    Column("subject", Text, nullable=True),
+    # The AWS.SNS.MOBILE.* message attributes that shape the push: {name: [type, value]}.
+    Column("attributes", JSON, nullable=False),
+    # "{target}\n{key}" for an idempotent publish; a second publish with it is not sent.
+    Column("dedup_key", String(1024), nullable=True, unique=True),
+    Column("published_at", Float, nullable=False),
+    # Topic fan-out: the last subscription id expanded into deliveries, and when the
+    # fan-out job is next due (a lease while a worker expands it); None once done.
+    Column("fanout_cursor", BigInteger, nullable=True),
+    Column("fanout_due_at", Float, nullable=True),
+    Column("delivery_count", Integer, nullable=False, default=0),
+    Index("ix_messages_fanout_due_at", "fanout_due_at"),
+)
+
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("message_id", BigId, ForeignKey("messages.id", ondelete="CASCADE"), nullable=False),
+    # No foreign key: deleting an endpoint keeps the history of what was sent to it.
+    Column("endpoint_id", BigId, nullable=False),
+    # queued (waiting, retrying, or leased by a worker until due_at), sent, failed, expired.
+    Column("state", String(16), nullable=False),
+    Column("due_at", Float, nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("status_code", Integer, nullable=True),
+    Column("reason", String(256), nullable=True),
+    Column("response", Text, nullable=True),
+    Column("finished_at", Float, nullable=True),
+    Column("latency_ms", Float, nullable=True),
+    # Claiming reads due rows of one state in due order.
+    Index("ix_deliveries_state_due_at", "state", "due_at"),
+    Index("ix_deliveries_message_id_id", "message_id", "id"),
 )
