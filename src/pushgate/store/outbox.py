@@ -330,8 +330,7 @@ def expand_fanout(
     done = upper is None
     if done:
         upper = conn.execute(select(func.max(s.c.id)).where(*in_topic)).scalar()
-        if upper is None:
-            upper = job.cursor
+    upper = int(upper) if upper is not None else job.cursor
     source = (
         select(
             literal(job.message_pk),
@@ -365,9 +364,9 @@ def expand_fanout(
     if advanced != 1:
         # Another worker took the job over: undo this chunk (the caller's transaction).
         raise LostLease(job.message_pk)
-    return (None if done else FanoutJob(job.message_pk, job.topic_id, upper, job.published_at)), (
-        created
-    )
+    if done:
+        return None, created
+    return FanoutJob(job.message_pk, job.topic_id, upper, job.published_at), created
 
 
 class LostLease(RuntimeError):
