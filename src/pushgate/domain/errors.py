@@ -16,6 +16,11 @@ REST API) in one place each. Domain code raises and never formats a reply.
     ├── PlatformApplicationDisabled 400
     ├── TagLimitExceeded            400
     ├── TopicLimitExceeded          403
+    ├── EmptyBatchRequest           400  PublishBatch without entries
+    ├── TooManyEntriesInBatchRequest 400 PublishBatch with more than 10 entries
+    ├── BatchEntryIdsNotDistinct    400
+    ├── InvalidBatchEntryId         400
+    ├── BatchRequestTooLong         400
     ├── AuthorizationError          403
     ├── InvalidAction               400  unknown Action
     ├── MissingAction               400  no Action at all
@@ -111,6 +116,36 @@ class TopicLimitExceeded(SnsError):
     """Topic limit exceeded"""
 
     code, status = "TopicLimitExceeded", 403
+
+
+class EmptyBatchRequest(SnsError):
+    """The batch request doesn't contain any entries."""
+
+    code, status = "EmptyBatchRequest", 400
+
+
+class TooManyEntriesInBatchRequest(SnsError):
+    """The batch request contains more entries than permissible."""
+
+    code, status = "TooManyEntriesInBatchRequest", 400
+
+
+class BatchEntryIdsNotDistinct(SnsError):
+    """Two or more batch entries in the request have the same Id."""
+
+    code, status = "BatchEntryIdsNotDistinct", 400
+
+
+class InvalidBatchEntryId(SnsError):
+    """The Id of a batch entry in the batch request is invalid."""
+
+    code, status = "InvalidBatchEntryId", 400
+
+
+class BatchRequestTooLong(SnsError):
+    """The length of all the messages put together is more than the limit."""
+
+    code, status = "BatchRequestTooLong", 400
 
 
 class AuthorizationError(SnsError):
