@@ -18,9 +18,14 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from pushgate import logs
 from pushgate.api.access_log import AccessLog
+from pushgate.api.rest.messages import router as messages_router
+from pushgate.api.rest.problems import Problem, problem_response
 from pushgate.api.sns.auth import SecretCache
 from pushgate.api.sns.endpoint import SnsQueryApp
 from pushgate.crypto import SecretBox, SecretKeyMismatch, load_or_create_key
+from pushgate.delivery.clients import ClientRegistry
+from pushgate.delivery.engine import DeliveryEngine, EngineConfig
+from pushgate.delivery.retry import RetryPolicy
 from pushgate.domain import access_keys
 from pushgate.domain.runtime import Runtime
 from pushgate.settings import Settings, forwarded, unknown_env_vars
@@ -64,6 +69,19 @@ async def bootstrap_keys(rt: Runtime, settings: Settings) -> access_keys.AccessK
 class State:
     runtime: Runtime | None = None
     sns: SnsQueryApp | None = None
+    engine: DeliveryEngine | None = None
+    clients: ClientRegistry | None = None
+
+
+def engine_config(settings: Settings) -> EngineConfig:
+    return EngineConfig(
+        batch_size=settings.delivery_batch_size,
+        max_in_flight=settings.delivery_max_in_flight,
+        app_concurrency=settings.delivery_app_concurrency,
+        lease_seconds=settings.delivery_lease_seconds,
+        fanout_chunk=settings.delivery_fanout_chunk,
+        retry=RetryPolicy(max_attempts=settings.delivery_max_attempts),
+    )
 
 
 class PushgateApp:
@@ -78,6 +96,8 @@ class PushgateApp:
             docs_url=None,
             redoc_url=None,
         )
+        self.rest.include_router(messages_router)
+        self.rest.add_exception_handler(Problem, problem_response)
         self._routes()
         self._asgi = AccessLog(self._dispatch) if settings.access_log else self._dispatch
 
@@ -102,7 +122,14 @@ class PushgateApp:
             await rt.db.dispose()
             raise
         self.state.runtime = rt
-        self.state.sns = SnsQueryApp(rt, SecretCache(rt))
+        cache = SecretCache(rt)
+        self.rest.state.runtime, self.rest.state.secret_cache = rt, cache
+        if self.settings.role in ("all", "api"):
+            self.state.sns = SnsQueryApp(rt, cache)
+        if self.settings.role in ("all", "worker"):
+            self.state.clients = ClientRegistry(rt, self.settings)
+            self.state.engine = DeliveryEngine(rt, self.state.clients, engine_config(self.settings))
+            self.state.engine.start()
         # Everything built so far lives as long as the process: keep it out of the cyclic
         # collector, whose full passes over it were tens of milliseconds of stalled loop.
         gc.collect()
@@ -115,6 +142,10 @@ class PushgateApp:
             yield
         finally:
             self.state.sns = None
+            if self.state.engine is not None:
+                await self.state.engine.stop()
+            if self.state.clients is not None:
+                await self.state.clients.close()
             await rt.db.dispose()
 
     def _routes(self) -> None:

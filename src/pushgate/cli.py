@@ -7,6 +7,7 @@ names the variable.
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -17,13 +18,15 @@ from rich.table import Table
 from pushgate import logs
 from pushgate.app import build_runtime, create_app, prepare
 from pushgate.crypto import SecretKeyMismatch
-from pushgate.domain import access_keys
+from pushgate.domain import access_keys, message_status
 from pushgate.settings import Settings, forward
 from pushgate.store import migrate as migrations
 
 app = typer.Typer(help="pushgate: self-hosted mobile push with an Amazon SNS-compatible API.")
 keys_app = typer.Typer(help="Access keys for SigV4 (boto3, the AWS CLI, every AWS SDK).")
 app.add_typer(keys_app, name="keys")
+messages_app = typer.Typer(help="Published messages and the state of their deliveries.")
+app.add_typer(messages_app, name="messages")
 console = Console()
 
 DatabaseUrl = Annotated[
@@ -163,6 +166,69 @@ def keys_delete(
         console.print(f"no access key {access_key_id}")
         raise typer.Exit(1)
     console.print(f"deleted {access_key_id}")
+
+
+@messages_app.command("show")
+def messages_show(
+    message_id: str,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the status as JSON")] = False,
+    limit: Annotated[int, typer.Option(help="Deliveries to list", min=1, max=1000)] = 100,
+    database_url: DatabaseUrl = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Where each delivery of a message stands: queued, sent, failed (and why), expired."""
+    settings = _settings(database_url=database_url, data_dir=data_dir)
+    status = _with_runtime(settings, lambda rt: message_status.get(rt, message_id, limit=limit))
+    if status is None:
+        console.print(f"no message {message_id}")
+        raise typer.Exit(1)
+    if as_json:
+        typer.echo(json.dumps(status, indent=2))
+        return
+    counts = ", ".join(f"{n} {state}" for state, n in status["counts"].items())
+    console.print(f"message {status['messageId']} to {status['target']}")
+    fanout = "" if status["fanoutComplete"] else " (fan-out in progress)"
+    console.print(f"published {status['publishedAt']}: {status['deliveries']} deliveries{fanout}")
+    console.print(counts)
+    table = Table("endpoint", "state", "attempts", "status", "reason", "latency ms", "finished")
+    for item in status["items"]:
+        table.add_row(
+            item["endpoint"] or "(deleted)",
+            item["state"],
+            str(item["attempts"]),
+            "" if item["statusCode"] is None else str(item["statusCode"]),
+            item["reason"] or "",
+            "" if item["latencyMs"] is None else f"{item['latencyMs']:.1f}",
+            item["finishedAt"] or item["nextAttemptAt"] or "",
+        )
+    console.print(table)
+
+
+@app.command("fake-providers")
+def fake_providers(
+    port_base: Annotated[
+        int,
+        typer.Option(help="APNs production on N, APNs sandbox on N+1, FCM on N+2"),
+    ] = 4600,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--data-dir",
+            help="Where the CA, keys and service account are kept and reused "
+            "[default: fake-providers/ in the data dir, env PUSHGATE_DATA_DIR]",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Run strict fake APNs and FCM servers and print how to point pushgate at them."""
+    from pushgate.fakes import command
+
+    directory = data_dir or _settings().data_dir / "fake-providers"
+    try:
+        command.run(port_base, directory.resolve(), typer.echo)
+    except OSError as exc:
+        typer.echo(f"pushgate: cannot start the fake providers: {exc}", err=True)
+        raise typer.Exit(1) from None
 
 
 if __name__ == "__main__":

@@ -67,6 +67,24 @@ class Settings(BaseSettings):
     )
     provider_ca_file: Path | None = None
 
+    # The delivery engine (roles all and worker).
+    delivery_batch_size: int = Field(default=500, ge=1, description="deliveries claimed at once")
+    delivery_max_in_flight: int = Field(
+        default=5000, ge=1, description="deliveries out to providers at once, per process"
+    )
+    delivery_app_concurrency: int = Field(
+        default=4000, ge=1, description="deliveries in flight per platform application"
+    )
+    delivery_fanout_chunk: int = Field(
+        default=2000, ge=1, description="topic subscriptions expanded per transaction"
+    )
+    delivery_max_attempts: int = Field(default=10, ge=1, description="tries before giving up")
+    delivery_lease_seconds: float = Field(
+        default=120.0,
+        gt=0,
+        description="how long a claimed delivery is reserved before another worker may retry it",
+    )
+
     @field_validator("account_id")
     @classmethod
     def _twelve_digits(cls, value: str) -> str:

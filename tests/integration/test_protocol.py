@@ -605,7 +605,6 @@ def test_captured_subscribe(server: Server, captured: dict[str, str]) -> None:
     assert again.findtext(f"{NS}SubscriptionArn") == arn
 
 
-@pytest.mark.xfail(raises=AssertionError, reason="Publish/PublishBatch are not implemented yet")
 @pytest.mark.parametrize(
     ("body", "action"),
     [(PUBLISH_ENDPOINT, "Publish"), (PUBLISH_TOPIC, "Publish"), (PUBLISH_BATCH, "PublishBatch")],

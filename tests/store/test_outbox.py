@@ -12,8 +12,8 @@ from pushgate.crypto import SecretBox
 from pushgate.domain import applications, endpoints, subscriptions, topics
 from pushgate.domain.arns import Scope
 from pushgate.domain.runtime import Runtime
-from pushgate.store import migrate, outbox
 from pushgate.store import endpoints as endpoint_store
+from pushgate.store import migrate, outbox
 from pushgate.store.database import Database
 
 SCOPE = Scope("123456789012", "us-east-1")
@@ -87,7 +87,7 @@ async def test_outcomes_finish_retry_and_release(rt: Runtime) -> None:
         [outbox.Finished(sent.id, outbox.SENT, 200, None, None, NOW + 1, 3.5)],
         [outbox.Retry(retried.id, NOW + 30, 503, "ServiceUnavailable", None)],
     )
-    await rt.db.write(outbox.release, [released.id], NOW + 5)
+    await rt.db.write(outbox.release, [(released.id, NOW + 5)])
 
     assert await _claim(rt, NOW + 4) == []
     (back,) = await _claim(rt, NOW + 5)

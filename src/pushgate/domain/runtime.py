@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -14,6 +15,28 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+class WorkSignal:
+    """Wakes this process's delivery engine when a publish stored new work, so that a
+    delivery starts at once rather than at the engine's next poll."""
+
+    def __init__(self) -> None:
+        self._event: asyncio.Event | None = None
+
+    def notify(self) -> None:
+        if self._event is not None:
+            self._event.set()
+
+    async def wait(self, seconds: float) -> None:
+        """Return when notified, or after ``seconds``."""
+        if self._event is None:
+            self._event = asyncio.Event()
+        try:
+            await asyncio.wait_for(self._event.wait(), seconds)
+        except TimeoutError:
+            pass
+        self._event.clear()
+
+
 @dataclass(frozen=True)
 class Runtime:
     """The database, the secret box and the few settings that shape domain behaviour."""
@@ -23,3 +46,4 @@ class Runtime:
     account_id: str
     validate_credentials: bool = True
     clock: Callable[[], datetime] = field(default=utcnow)
+    work: WorkSignal = field(default_factory=WorkSignal)

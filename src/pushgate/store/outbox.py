@@ -275,11 +275,11 @@ def record(conn: Connection, finished: Sequence[Finished], retries: Sequence[Ret
         )
 
 
-def release(conn: Connection, ids: Sequence[int], due_at: float) -> None:
-    """Give claimed deliveries back unsent (clean shutdown, open circuit): due at
-    ``due_at``, and the claim does not count as an attempt."""
-    if ids:
-        conn.execute(_RELEASE, [{"did": i, "due_at": due_at} for i in ids])
+def release(conn: Connection, released: Sequence[tuple[int, float]]) -> None:
+    """Give claimed deliveries back unsent (clean shutdown, open circuit): each
+    ``(id, due_at)``; the claim does not count as an attempt."""
+    if released:
+        conn.execute(_RELEASE, [{"did": i, "due_at": due} for i, due in released])
 
 
 # --- Topic fan-out --------------------------------------------------------------------
@@ -367,6 +367,15 @@ def expand_fanout(
     if done:
         return None, created
     return FanoutJob(job.message_pk, job.topic_id, upper, job.published_at), created
+
+
+def release_fanout(conn: Connection, job: FanoutJob, due_at: float) -> None:
+    """Hand an unfinished fan-out back (clean shutdown): due again at ``due_at``."""
+    conn.execute(
+        update(m)
+        .where(m.c.id == job.message_pk, m.c.fanout_cursor == job.cursor)
+        .values(fanout_due_at=due_at)
+    )
 
 
 class LostLease(RuntimeError):

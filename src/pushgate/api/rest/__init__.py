@@ -1,0 +1,1 @@
+"""The native REST API at ``/v1`` (JSON, OpenAPI)."""

@@ -7,13 +7,15 @@ by the caller.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 
-from pushgate.api.sns.params import Params
+from pushgate.api.sns.params import Params, attribute_map
 from pushgate.api.sns.xml import attributes, el, members, next_token
-from pushgate.domain import applications, endpoints, subscriptions, topics
+from pushgate.domain import applications, endpoints, messages, subscriptions, topics
+from pushgate.domain import publish as publish_domain
 from pushgate.domain.arns import Scope
 from pushgate.domain.errors import ValidationError
+from pushgate.domain.publish import Published, PublishInput
 from pushgate.domain.runtime import Runtime
 
 Handler = Callable[[Runtime, Scope, Params], Awaitable[str | None]]
@@ -177,6 +179,89 @@ async def list_tags_for_resource(rt: Runtime, scope: Scope, p: Params) -> str:
     return members("Tags", (el("Key", k) + el("Value", v) for k, v in tags.items()))
 
 
+def _publish_input(
+    fields: Mapping[str, str | None],
+    attributes: dict[str, dict[str, str]],
+    member: Callable[[str], str],
+    attribute_prefix: str,
+) -> PublishInput:
+    message = fields.get("Message")
+    if message is None:
+        raise ValidationError.null(member("message"))
+    return PublishInput(
+        message=message,
+        subject=fields.get("Subject"),
+        structure=fields.get("MessageStructure"),
+        attributes=messages.parse_message_attributes(attributes, attribute_prefix),
+        dedup_id=fields.get("MessageDeduplicationId"),
+        group_id=fields.get("MessageGroupId"),
+    )
+
+
+def _published(p: Published) -> str:
+    return el("MessageId", p.message_id) + (
+        el("SequenceNumber", p.sequence_number) if p.sequence_number else ""
+    )
+
+
+async def publish(rt: Runtime, scope: Scope, p: Params) -> str:
+    fields = {
+        name: p.get(name)
+        for name in (
+            "Message",
+            "Subject",
+            "MessageStructure",
+            "MessageDeduplicationId",
+            "MessageGroupId",
+        )
+    }
+    if fields["Message"] is None:
+        raise ValidationError.null("message")
+    msg = _publish_input(
+        fields, p.attribute_map("MessageAttributes"), lambda n: n, "messageAttributes"
+    )
+    published = await publish_domain.publish(
+        rt,
+        scope,
+        msg,
+        topic_arn=p.get("TopicArn"),
+        target_arn=p.get("TargetArn"),
+        phone_number=p.get("PhoneNumber"),
+    )
+    return _published(published)
+
+
+async def publish_batch(rt: Runtime, scope: Scope, p: Params) -> str:
+    topic_arn = p.required("TopicArn")
+    entries = p.structures("PublishBatchRequestEntries")
+    if entries is None:
+        raise ValidationError.null("publishBatchRequestEntries")
+    messages.validate_batch_entries(entries)
+    inputs = []
+    for n, entry in enumerate(entries, start=1):
+        prefix = f"publishBatchRequestEntries.{n}.member."
+        msg = _publish_input(
+            entry,
+            attribute_map(entry, "MessageAttributes"),
+            lambda name, prefix=prefix: prefix + name,  # type: ignore[misc]
+            prefix + "messageAttributes",
+        )
+        inputs.append((entry.get("Id", ""), msg))
+    ok, failed = await publish_domain.publish_batch(rt, scope, topic_arn, inputs)
+    successful = members("Successful", (el("Id", i) + _published(m) for i, m in ok))
+    failures = members(
+        "Failed",
+        (
+            el("Id", f.id)
+            + el("Code", f.error.code)
+            + el("Message", f.error.message)
+            + el("SenderFault", "true" if f.error.sender_fault else "false")
+            for f in failed
+        ),
+    )
+    return successful + failures
+
+
 ACTIONS: dict[str, Handler] = {
     "CreatePlatformApplication": create_platform_application,
     "GetPlatformApplicationAttributes": get_platform_application_attributes,
@@ -203,4 +288,6 @@ ACTIONS: dict[str, Handler] = {
     "TagResource": tag_resource,
     "UntagResource": untag_resource,
     "ListTagsForResource": list_tags_for_resource,
+    "Publish": publish,
+    "PublishBatch": publish_batch,
 }

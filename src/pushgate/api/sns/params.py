@@ -65,6 +65,11 @@ class Params:
                 result[entry[key]] = entry.get(value, "")
         return result
 
+    def attribute_map(self, name: str) -> dict[str, dict[str, str]]:
+        """A map of structures, as MessageAttributes: ``{name}.entry.N.Name`` and
+        ``{name}.entry.N.Value.{Field}`` -> ``{Name: {Field: value}}``."""
+        return attribute_map(self._values, name)
+
     def structures(self, name: str) -> list[dict[str, str]] | None:
         """A list of structures (``{name}.member.N.Field``); None when absent altogether."""
         if name not in self._values and not any(k.startswith(name + ".") for k in self._values):
@@ -82,3 +87,15 @@ class Params:
         if not items and name not in self._values:
             return None
         return [v for _, v in sorted(items)]
+
+
+def attribute_map(values: Mapping[str, str], name: str) -> dict[str, dict[str, str]]:
+    """``{name}.entry.N.Name`` / ``{name}.entry.N.Value.{Field}`` -> ``{Name: {Field: v}}``;
+    also applied to the fields of one batch entry."""
+    result: dict[str, dict[str, str]] = {}
+    for entry in Params(values)._indexed(f"{name}.entry").values():
+        if "Name" in entry:
+            result[entry["Name"]] = {
+                k[len("Value.") :]: v for k, v in entry.items() if k.startswith("Value.")
+            }
+    return result

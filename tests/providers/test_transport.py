@@ -1,0 +1,423 @@
+"""The libcurl HTTP/2 transport: pure helpers, then real sockets against the strict fakes."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from pushgate.fakes.apns import ApnsSigningKey
+from pushgate.fakes.runner import FakeProviders
+from pushgate.providers.retry_after import MAX_RETRY_AFTER, parse_retry_after
+from pushgate.providers.transport import (
+    CLOSED_ERROR,
+    ClientCert,
+    Http2Transport,
+    Request,
+    find_system_ca_bundle,
+    parse_header_lines,
+)
+from tests.providers import BUNDLE, PAYLOAD, TEAM, apns_token
+
+# -- pure parts --------------------------------------------------------------------------
+
+NOW = 784111777.0  # Sun, 06 Nov 1994 08:49:37 GMT
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        pytest.param(None, None, id="absent"),
+        pytest.param("", None, id="empty"),
+        pytest.param("0", 0.0, id="zero"),
+        pytest.param("120", 120.0, id="seconds"),
+        pytest.param(" 7 ", 7.0, id="padded"),
+        pytest.param("86400", MAX_RETRY_AFTER, id="capped"),
+        pytest.param("-5", None, id="negative"),
+        pytest.param("1.5", None, id="fraction"),
+        pytest.param("soon", None, id="garbage"),
+        pytest.param("Sun, 06 Nov 1994 08:50:07 GMT", 30.0, id="imf-fixdate"),
+        pytest.param("Sunday, 06-Nov-94 08:50:07 GMT", 30.0, id="rfc850"),
+        pytest.param("Sun Nov  6 08:50:07 1994", 30.0, id="asctime"),
+        pytest.param("Sun, 06 Nov 1994 08:49:00 GMT", 0.0, id="date-in-the-past"),
+        pytest.param("Mon, 07 Nov 1994 08:49:37 GMT", MAX_RETRY_AFTER, id="date-capped"),
+    ],
+)
+def test_parse_retry_after(value: str | None, expected: float | None) -> None:
+    assert parse_retry_after(value, now=NOW) == expected
+
+
+def test_parse_retry_after_with_own_cap() -> None:
+    assert parse_retry_after("600", cap=60) == 60
+
+
+def test_header_lines_of_the_final_response_lower_cased() -> None:
+    lines = [
+        b"HTTP/2 100 \r\n",
+        b"X-Early: 1\r\n",
+        b"\r\n",
+        b"HTTP/2 429 \r\n",
+        b"Retry-After: 7\r\n",
+        b"apns-id: 5e3d\r\n",
+        b"\r\n",
+    ]
+    assert parse_header_lines(lines) == {"retry-after": "7", "apns-id": "5e3d"}
+
+
+def test_system_ca_bundle_ignores_the_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    before = find_system_ca_bundle()
+    bogus = tmp_path / "bogus.pem"
+    bogus.write_text("not a certificate\n")
+    for name in ("SSL_CERT_FILE", "CURL_CA_BUNDLE", "REQUESTS_CA_BUNDLE", "SSL_CERT_DIR"):
+        monkeypatch.setenv(name, str(bogus))
+    assert find_system_ca_bundle() == before
+    assert before is None or before != bogus
+
+
+def test_transport_rejects_nonsense_limits() -> None:
+    with pytest.raises(ValueError):
+        Http2Transport(max_connections_per_host=0)
+    with pytest.raises(ValueError):
+        Http2Transport(timeout=0)
+
+
+async def test_close_without_use_and_twice() -> None:
+    transport = Http2Transport()
+    await transport.close()
+    await transport.close()
+    with pytest.raises(RuntimeError):
+        await transport.request(Request("GET", "https://127.0.0.1:1/", ()))
+
+
+async def test_empty_batch_starts_nothing() -> None:
+    transport = Http2Transport()
+    assert await transport.request_many([]) == []
+    await transport.close()
+
+
+# -- over real sockets -------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def fakes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeProviders]:
+    with FakeProviders.start(tmp_path_factory.mktemp("fakes")) as running:
+        yield running
+
+
+@pytest.fixture(autouse=True)
+def _clean(fakes: FakeProviders) -> Iterator[None]:
+    yield
+    fakes.apns.reset()
+    fakes.fcm.reset()
+
+
+@pytest.fixture
+async def transport(fakes: FakeProviders) -> AsyncIterator[Http2Transport]:
+    transport = Http2Transport(ca_file=fakes.ca_file)
+    yield transport
+    await transport.close()
+
+
+@pytest.fixture
+def key(fakes: FakeProviders) -> ApnsSigningKey:
+    return fakes.apns.register_key(TEAM, [BUNDLE])
+
+
+def certificate(fakes: FakeProviders, bundle_id: str = BUNDLE) -> ClientCert:
+    cert_pem, key_pem = fakes.apns.register_certificate(bundle_id=bundle_id)
+    return ClientCert(cert_pem.encode(), key_pem.encode())
+
+
+def push(
+    fakes: FakeProviders,
+    token: str | None = None,
+    *,
+    jwt: str | None = None,
+    cert: ClientCert | None = None,
+    topic: str = BUNDLE,
+    capture_headers: bool = False,
+    pool: str = "",
+) -> Request:
+    headers = [f"apns-topic: {topic}", "apns-push-type: alert", "content-type: application/json"]
+    if jwt is not None:
+        headers.insert(0, f"authorization: bearer {jwt}")
+    return Request(
+        "POST",
+        f"{fakes.apns.url}/3/device/{token or apns_token()}",
+        headers,
+        PAYLOAD,
+        client_cert=cert,
+        pool=pool,
+        capture_headers=capture_headers,
+    )
+
+
+async def test_responses_come_back_in_request_order(
+    fakes: FakeProviders, transport: Http2Transport, key: ApnsSigningKey
+) -> None:
+    jwt = key.token()
+    tokens = [apns_token() for _ in range(30)]
+    for token in tokens[::3]:
+        fakes.apns.set_token_state(token, "unregistered", timestamp_ms=1234)
+    responses = await transport.request_many([push(fakes, t, jwt=jwt) for t in tokens])
+    assert [r.status for r in responses] == [410 if i % 3 == 0 else 200 for i in range(30)], [
+        r.error for r in responses if r.error
+    ]
+    assert responses[0].body == b'{"reason":"Unregistered","timestamp":1234}'
+    assert responses[1].body == b"" and responses[1].error is None
+    assert all(r.elapsed > 0 for r in responses)
+
+
+async def test_headers_only_when_asked_for(
+    fakes: FakeProviders, transport: Http2Transport, key: ApnsSigningKey
+) -> None:
+    jwt = key.token()
+    plain, captured = await transport.request_many(
+        [push(fakes, jwt=jwt), push(fakes, jwt=jwt, capture_headers=True)]
+    )
+    assert plain.headers == {}
+    assert len(captured.headers["apns-id"]) == 36
+    # the handle that captured goes back to not capturing
+    again = await transport.request_many([push(fakes, jwt=jwt) for _ in range(5)])
+    assert all(r.headers == {} for r in again)
+
+
+@pytest.mark.parametrize("capture_headers", [False, True])
+async def test_retry_after_read_with_or_without_headers(
+    fakes: FakeProviders, transport: Http2Transport, key: ApnsSigningKey, capture_headers: bool
+) -> None:
+    fakes.apns.script(status=429, reason="TooManyRequests", retry_after=7)
+    response = await transport.request(
+        push(fakes, jwt=key.token(), capture_headers=capture_headers)
+    )
+    assert (response.status, response.retry_after) == (429, 7.0)
+    ok = await transport.request(push(fakes, jwt=key.token()))
+    assert (ok.status, ok.retry_after) == (200, None)
+
+
+async def test_trust_comes_from_ca_file_not_the_environment(
+    fakes: FakeProviders, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Environment variables naming the fake CA must not make an unconfigured transport
+    # trust it, and ones naming garbage must not break a configured one.
+    for name in ("SSL_CERT_FILE", "CURL_CA_BUNDLE", "REQUESTS_CA_BUNDLE"):
+        monkeypatch.setenv(name, str(fakes.ca_file))
+    monkeypatch.setenv("SSL_CERT_DIR", str(fakes.ca_file.parent))
+    cert = certificate(fakes)
+    unconfigured = Http2Transport()
+    try:
+        refused = await unconfigured.request(push(fakes, cert=cert))
+    finally:
+        await unconfigured.close()
+    assert refused.status == 0
+    assert refused.error is not None and "certificate" in refused.error.lower()
+
+    bogus = tmp_path / "bogus.pem"
+    bogus.write_text("garbage\n")
+    for name in ("SSL_CERT_FILE", "CURL_CA_BUNDLE", "REQUESTS_CA_BUNDLE"):
+        monkeypatch.setenv(name, str(bogus))
+    configured = Http2Transport(ca_file=fakes.ca_file)
+    try:
+        ok = await configured.request(push(fakes, cert=cert))
+    finally:
+        await configured.close()
+    assert ok.status == 200
+
+
+async def test_connections_are_never_shared_across_client_certificates(
+    fakes: FakeProviders, transport: Http2Transport, key: ApnsSigningKey
+) -> None:
+    first = certificate(fakes, "com.example.first")
+    second = certificate(fakes, "com.example.second")
+    jwt = key.token()
+    requests = []
+    for _ in range(40):
+        requests.append(push(fakes, cert=first, topic="com.example.first"))
+        requests.append(push(fakes, cert=second, topic="com.example.second"))
+        requests.append(push(fakes, jwt=jwt))
+    responses = await transport.request_many(requests)
+    assert [r.status for r in responses] == [200] * len(requests)
+    identities: dict[int, set[str | None]] = {}
+    for received in fakes.apns.received:
+        identity = received.certificate_uid or received.key_id
+        identities.setdefault(received.connection_id, set()).add(identity)
+    assert all(len(seen) == 1 for seen in identities.values()), identities
+    assert set().union(*identities.values()) == {
+        "com.example.first",
+        "com.example.second",
+        key.key_id,
+    }
+
+
+async def test_pools_partition_connections(fakes: FakeProviders, transport: Http2Transport) -> None:
+    # Two APNs keys of two teams: APNs binds a connection to the first team it sees.
+    one = fakes.apns.register_key("TEAMONE123", [BUNDLE])
+    two = fakes.apns.register_key("TEAMTWO123", [BUNDLE])
+    requests = []
+    for _ in range(20):
+        requests.append(push(fakes, jwt=one.token(), pool="one"))
+        requests.append(push(fakes, jwt=two.token(), pool="two"))
+    responses = await transport.request_many(requests)
+    assert {r.status for r in responses} == {200}
+    teams: dict[int, set[str | None]] = {}
+    for received in fakes.apns.received:
+        teams.setdefault(received.connection_id, set()).add(received.team_id)
+    assert all(len(seen) == 1 for seen in teams.values())
+
+
+async def test_cold_start_at_one_stream_then_500_concurrent(
+    fakes: FakeProviders, key: ApnsSigningKey
+) -> None:
+    # Token connections start at SETTINGS_MAX_CONCURRENT_STREAMS 1 and are raised after
+    # the first valid JWT; streams sent before the SETTINGS arrived are refused and
+    # libcurl replays them.
+    transport = Http2Transport(ca_file=fakes.ca_file, max_connections_per_host=1)
+    try:
+        jwt = key.token()
+        responses = await transport.request_many([push(fakes, jwt=jwt) for _ in range(500)])
+    finally:
+        await transport.close()
+    assert Counter(r.status for r in responses) == {200: 500}
+    assert len(fakes.apns.delivered) == 500
+
+
+async def test_libcurl_keeps_within_the_servers_stream_limit(
+    fakes: FakeProviders, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Once the server's SETTINGS is in, libcurl never opens more streams than it allows:
+    # in strict mode one stream too many would close the connection with GOAWAY.
+    monkeypatch.setattr(fakes.apns, "max_concurrent_streams", 3)
+    cert = certificate(fakes)
+    transport = Http2Transport(ca_file=fakes.ca_file, max_connections_per_host=1)
+    try:
+        assert (await transport.request(push(fakes, cert=cert))).status == 200
+        monkeypatch.setattr(fakes.apns, "goaway_on_excess_streams", True)
+        responses = await transport.request_many([push(fakes, cert=cert) for _ in range(200)])
+    finally:
+        await transport.close()
+    assert Counter(r.status for r in responses) == {200: 200}
+    assert len({p.connection_id for p in fakes.apns.received}) == 1
+
+
+async def test_raised_limit_is_used_after_the_first_success(
+    fakes: FakeProviders, key: ApnsSigningKey, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    transport = Http2Transport(ca_file=fakes.ca_file, max_connections_per_host=1)
+    try:
+        jwt = key.token()
+        assert (await transport.request(push(fakes, jwt=jwt))).status == 200
+        monkeypatch.setattr(fakes.apns, "goaway_on_excess_streams", True)
+        fakes.apns.script(status=None, delay=0.2, times=None)  # slow: streams pile up
+        responses = await transport.request_many([push(fakes, jwt=jwt) for _ in range(300)])
+    finally:
+        await transport.close()
+    assert Counter(r.status for r in responses) == {200: 300}
+    assert len({p.connection_id for p in fakes.apns.received}) == 1
+
+
+async def test_dropped_connection_is_status_zero_then_a_new_connection(
+    fakes: FakeProviders, transport: Http2Transport, key: ApnsSigningKey
+) -> None:
+    jwt = key.token()
+    assert (await transport.request(push(fakes, jwt=jwt))).status == 200
+    # libcurl replays a request whose reused connection died before any answer (the
+    # server never saw it, sec. 0.2); on a new connection it gives up.
+    fakes.apns.script(status=None, drop_connection=True, times=2)
+    dropped = await transport.request(push(fakes, jwt=jwt))
+    assert dropped.status == 0 and dropped.error
+    after = await transport.request(push(fakes, jwt=jwt))
+    assert after.status == 200
+    connections = [p.connection_id for p in fakes.apns.received]
+    assert len(connections) == 4 and len(set(connections)) == 3
+
+
+async def test_goaway_after_an_answer_moves_on_to_a_new_connection(
+    fakes: FakeProviders, transport: Http2Transport, key: ApnsSigningKey
+) -> None:
+    jwt = key.token()
+    fakes.apns.script(status=503, reason="Shutdown", goaway=True)
+    shutdown = await transport.request(push(fakes, jwt=jwt))
+    assert (shutdown.status, shutdown.body) == (503, b'{"reason":"Shutdown"}')
+    # An idle connection's GOAWAY waits in its socket until libcurl checks it before
+    # reusing it, which it skips within a second of the connection's last use.
+    await asyncio.sleep(1.2)
+    after = await transport.request_many([push(fakes, jwt=jwt) for _ in range(10)])
+    assert {r.status for r in after} == {200}, [r.error for r in after]
+    first, *rest = fakes.apns.received
+    assert first.connection_id not in {r.connection_id for r in rest}
+
+
+async def test_reuse_right_after_goaway_fails_fast_and_recovers(
+    fakes: FakeProviders, transport: Http2Transport, key: ApnsSigningKey
+) -> None:
+    jwt = key.token()
+    fakes.apns.script(status=503, reason="Shutdown", goaway=True)
+    assert (await transport.request(push(fakes, jwt=jwt))).status == 503
+    await asyncio.sleep(0.1)
+    soon = await transport.request_many([push(fakes, jwt=jwt) for _ in range(10)])
+    assert {r.status for r in soon} <= {0, 200}
+    assert all(r.error for r in soon if r.status == 0)
+    later = await transport.request_many([push(fakes, jwt=jwt) for _ in range(10)])
+    assert {r.status for r in later} == {200}
+
+
+async def test_timeout_is_status_zero(fakes: FakeProviders, key: ApnsSigningKey) -> None:
+    transport = Http2Transport(ca_file=fakes.ca_file, timeout=0.3)
+    try:
+        fakes.apns.script(status=None, delay=2.0)
+        response = await transport.request(push(fakes, jwt=key.token()))
+    finally:
+        await transport.close()
+    assert response.status == 0
+    assert response.error is not None and "curl error 28" in response.error
+
+
+async def test_unsendable_request_is_answered_not_fatal(
+    fakes: FakeProviders, transport: Http2Transport, key: ApnsSigningKey
+) -> None:
+    bad = Request("POST", f"{fakes.apns.url}/3/device/{apns_token()}", ["x-note: caf\u00e9"], b"{}")
+    good = push(fakes, jwt=key.token())
+    broken, ok = await transport.request_many([bad, good])
+    assert broken.status == 0 and broken.error and broken.error.startswith("invalid request")
+    assert ok.status == 200
+
+
+async def test_close_answers_what_is_in_flight(fakes: FakeProviders, key: ApnsSigningKey) -> None:
+    transport = Http2Transport(ca_file=fakes.ca_file)
+    fakes.apns.script(status=None, delay=5.0)
+    pending = asyncio.ensure_future(transport.request(push(fakes, jwt=key.token())))
+    await asyncio.sleep(0.3)
+    await transport.close()
+    response = await asyncio.wait_for(pending, 2)
+    assert (response.status, response.error) == (0, CLOSED_ERROR)
+    with pytest.raises(RuntimeError):
+        await transport.request(push(fakes, jwt=key.token()))
+
+
+async def test_cancelled_caller_leaves_the_transport_working(
+    fakes: FakeProviders, transport: Http2Transport, key: ApnsSigningKey
+) -> None:
+    fakes.apns.script(status=None, delay=0.5)
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(transport.request(push(fakes, jwt=key.token())), 0.1)
+    assert (await transport.request(push(fakes, jwt=key.token()))).status == 200
+
+
+async def test_thread_and_files_are_gone_after_close(fakes: FakeProviders) -> None:
+    transport = Http2Transport(ca_file=fakes.ca_file)
+    cert = certificate(fakes)
+    assert (await transport.request(push(fakes, cert=cert))).status == 200
+    combined = transport._cainfo
+    assert combined is not None and exists(combined)
+    await transport.close()
+    assert transport._thread is not None and not transport._thread.is_alive()
+    assert not exists(combined)
+
+
+def exists(path: str) -> bool:
+    return Path(path).exists()
