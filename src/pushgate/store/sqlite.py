@@ -30,7 +30,7 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -212,6 +212,8 @@ class RawStatement:
         assert isinstance(compiled, SQLCompiler)
         self.sql = compiled.string
         self._names = list(compiled.positiontup or ())
+        # Values the statement carries itself (the 1 of ``attempts + 1``).
+        self._defaults = compiled.construct_params(_check=False)
         self._processors = [
             compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
             for name in self._names
@@ -220,12 +222,22 @@ class RawStatement:
     def execute(self, conn: Connection, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
         raw = conn.connection.driver_connection
         assert raw is not None
-        values = [
-            params[name] if process is None else process(params[name])
-            for name, process in zip(self._names, self._processors, strict=True)
-        ]
+        values = self._values(params)
         rows: list[tuple[Any, ...]] = raw.execute(self.sql, values).fetchall()
         return rows
+
+    def executemany(self, conn: Connection, params: Iterable[Mapping[str, Any]]) -> None:
+        """Run the statement once per parameter set (sqlite3's executemany)."""
+        raw = conn.connection.driver_connection
+        assert raw is not None
+        raw.executemany(self.sql, (self._values(p) for p in params))
+
+    def _values(self, params: Mapping[str, Any]) -> list[Any]:
+        values = []
+        for name, process in zip(self._names, self._processors, strict=True):
+            value = params[name] if name in params else self._defaults[name]
+            values.append(value if process is None else process(value))
+        return values
 
 
 def _engine(url: str, *, busy_timeout_ms: int, autocheckpoint: bool = True) -> Engine:
