@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import threading
 import time
 from collections import Counter
@@ -150,6 +151,18 @@ def test_other_refusals_wait_out_the_20_minutes(
     clock.now += 1
     fresh = cache.refresh(auth, rejected, "InvalidProviderToken")
     assert fresh is not None and fresh != rejected
+
+
+def test_minting_is_logged_without_secrets(
+    auth: ApnsTokenAuth, cache: ApnsTokenCache, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="pushgate")
+    token = cache.token(auth)
+    [record] = [r for r in caplog.records if getattr(r, "action", "") == "apns_token_minted"]
+    assert (record.__dict__["key_id"], record.__dict__["team_id"]) == (KEY_ID, TEAM)
+    for secret in (token, token.split(".")[2], auth.key_pem.splitlines()[1]):
+        assert secret not in caplog.text
+        assert all(secret not in str(r.__dict__) for r in caplog.records)
 
 
 def test_minting_is_single_flight_across_threads(auth: ApnsTokenAuth) -> None:

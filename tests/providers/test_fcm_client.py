@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import logging
 import time
 from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any, cast
@@ -535,6 +536,25 @@ async def test_oauth_flow_and_delivery(
     assert [m.token for m in delivered[:5]] == tokens
     assert delivered[0].body == {"message": {"token": tokens[0], **MESSAGE}}
     assert len({m.headers["authorization"] for m in delivered}) == 1
+
+
+async def test_tokens_and_keys_stay_out_of_the_logs(
+    fakes: FakeProviders,
+    transport: Http2Transport,
+    service_account: dict[str, str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="pushgate")
+    token = fcm_token()
+    [result] = await fcm_client(fakes, transport, service_account).send_many(
+        [(token, FcmNotification(MESSAGE))]
+    )
+    assert result.outcome is Outcome.SUCCESS
+    access = fakes.fcm.delivered[0].headers["authorization"].removeprefix("Bearer ")
+    assert any(getattr(r, "action", "") == "fcm_token_obtained" for r in caplog.records)
+    dumped = caplog.text + "".join(str(r.__dict__) for r in caplog.records)
+    for secret in (access, token, service_account["private_key"].splitlines()[1]):
+        assert secret not in dumped
 
 
 async def test_access_token_refreshed_before_it_expires(

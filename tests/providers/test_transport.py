@@ -11,6 +11,7 @@ import pytest
 
 from pushgate.fakes.apns import ApnsSigningKey
 from pushgate.fakes.runner import FakeProviders
+from pushgate.providers import transport as transport_module
 from pushgate.providers.retry_after import MAX_RETRY_AFTER, parse_retry_after
 from pushgate.providers.transport import (
     CLOSED_ERROR,
@@ -421,3 +422,20 @@ async def test_thread_and_files_are_gone_after_close(fakes: FakeProviders) -> No
 
 def exists(path: str) -> bool:
     return Path(path).exists()
+
+
+async def test_idle_partitions_and_spare_handles_are_swept(
+    fakes: FakeProviders, transport: Http2Transport, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cert = certificate(fakes)
+    responses = await transport.request_many([push(fakes, cert=cert, pool="a") for _ in range(100)])
+    assert {r.status for r in responses} == {200}
+    assert len(transport._pools[("a", cert)].free) == 100
+    await transport.request(push(fakes, cert=cert, pool="b"))
+    monkeypatch.setattr(transport_module, "_SWEEP_INTERVAL_S", 0)
+    await transport.request(push(fakes, cert=cert, pool="b"))  # sweeps first
+    assert len(transport._pools[("a", cert)].free) == 64
+    monkeypatch.setattr(transport_module, "_MAX_IDLE_CONNECTION_S", 0)
+    await asyncio.sleep(0.01)
+    assert (await transport.request(push(fakes, cert=cert, pool="b"))).status == 200
+    assert ("a", cert) not in transport._pools

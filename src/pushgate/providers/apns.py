@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -34,6 +35,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from pushgate.providers.notifications import ApnsNotification, Notification
 from pushgate.providers.outcomes import Outcome, SendResult
 from pushgate.providers.transport import ClientCert, Http2Transport, Request, Response
+
+log = logging.getLogger(__name__)
 
 PAYLOAD_LIMIT = 4096
 VOIP_PAYLOAD_LIMIT = 5120
@@ -168,6 +171,10 @@ class ApnsTokenCache:
             self._tokens.clear()
 
     def _mint(self, auth: ApnsTokenAuth, fingerprint: bytes, now: float) -> str:
+        log.info(
+            "APNs provider token minted",
+            extra={"action": "apns_token_minted", "team_id": auth.team_id, "key_id": auth.key_id},
+        )
         key = self._keys.get(fingerprint)
         if key is None:
             key = self._keys[fingerprint] = load_signing_key(auth.key_pem)

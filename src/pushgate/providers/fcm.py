@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
@@ -28,6 +29,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from pushgate.providers.notifications import FcmNotification, Notification
 from pushgate.providers.outcomes import Outcome, SendResult
 from pushgate.providers.transport import Http2Transport, Request, Response
+
+log = logging.getLogger(__name__)
 
 SCOPE = "https://www.googleapis.com/auth/firebase.messaging"
 # google-auth (firebase-admin's) always signs for this audience, whatever token_uri says.
@@ -303,7 +306,17 @@ class FcmTokenCache:
         )
         response = await transport.request(request)
         if response.status != 200:
-            return classify_token_error(response)
+            failure = classify_token_error(response)
+            log.warning(
+                "FCM access token refused",
+                extra={
+                    "action": "fcm_token_failed",
+                    "client_email": account.client_email,
+                    "status": failure.status,
+                    "reason": failure.reason or failure.response[:200],
+                },
+            )
+            return failure
         data = _json_object(response.body)
         value, expires_in = data.get("access_token"), data.get("expires_in")
         if (
@@ -315,6 +328,14 @@ class FcmTokenCache:
         ):
             return classify_token_error(response)
         self._tokens[account.key] = _AccessToken(value, refresh_at(now, float(expires_in)))
+        log.info(
+            "FCM access token obtained",
+            extra={
+                "action": "fcm_token_obtained",
+                "client_email": account.client_email,
+                "expires_in": expires_in,
+            },
+        )
         return value
 
 

@@ -3,41 +3,44 @@
 HTTP/2 framing, HPACK and TLS run in libcurl and nghttp2, in C and with the GIL released;
 a pure-Python HTTP/2 stack spends most of each request in Python (DESIGN.md sec. 3).
 
-Design, and the measurements behind it (2 cores, one HTTP/2 connection, the Node APNs
-stand-in of ``bench/``; figures in the providers' report):
+Design (measured on the 2-core machine against the Node APNs stand-in of ``bench/`` and
+the strict fakes; the figures are in the providers' report):
 
 * One dedicated thread drives every ``CurlMulti`` through the multi-socket API
   (``socket_action``) over one ``selectors`` selector, so libcurl's work overlaps the
   asyncio loop. Requests reach the thread in batches through a ``deque`` plus a wake-up
-  pipe: the thread sleeps in ``epoll`` while idle and wakes as soon as work arrives.
-  Completions go back in batches: a :meth:`Http2Transport.request_many` call resolves
-  once, when its last response is in, and one ``loop.call_soon_threadsafe`` per round of
-  the thread carries every batch finished in that round.
+  pipe: the thread sleeps in ``epoll`` while idle and wakes as soon as work arrives (no
+  polling interval). Completions go back in batches: a :meth:`Http2Transport.request_many`
+  call resolves once, when its last response is in, and one ``loop.call_soon_threadsafe``
+  per round of the thread carries every batch finished in that round.
 * Connections are partitioned: each (``Request.pool``, ``Request.client_cert``) pair gets
   a ``CurlMulti`` (hence a connection cache) of its own, so requests signed by different
   APNs teams or keys, or presented with different client certificates, never share a
   connection (specs/providers.md sec. 1.2). Within a partition libcurl multiplexes:
   ``PIPEWAIT`` makes a request wait for a stream on a connection being set up rather than
   open another, ``M_MAX_HOST_CONNECTIONS`` bounds connections per host and
-  ``M_MAX_CONCURRENT_STREAMS`` our streams per connection; libcurl also keeps within the
-  server's ``SETTINGS_MAX_CONCURRENT_STREAMS`` (APNs starts token connections at 1) and
-  replays streams refused with ``REFUSED_STREAM`` or above a GOAWAY's last stream id.
-  At most ``max_connections_per_host * max_streams`` requests of a partition are handed
-  to libcurl at once; the rest wait here, in order.
-* libcurl writes each request as a TLS record of its own, one ``send`` each. New requests
-  are handed to libcurl in one ``socket_action`` per round with the partition's sockets
-  corked (``TCP_CORK``), so a round's requests leave in full segments; against a server
-  that pays per read (the Node stand-in) this took throughput from about 8k to 15k req/s.
+  ``M_MAX_CONCURRENT_STREAMS`` our streams per connection. Once a server's SETTINGS are
+  in, libcurl keeps within its ``SETTINGS_MAX_CONCURRENT_STREAMS`` (tested against the
+  fake's strict mode, where one stream too many is a GOAWAY). Before they are in it
+  assumes 100, which a server that starts at 1 (APNs token connections) refuses; so a
+  partition with a connection that has not answered yet runs at one stream per
+  connection (:meth:`Http2Transport._apply_stream_limit`).
+* At most ``max_connections_per_host * max_streams`` requests of a partition are handed
+  to libcurl at once; the rest wait here, in order. libcurl runs every transfer of a
+  connection on each of its socket events, so when answers trickle in while many streams
+  are in flight the thread waits :data:`COALESCE_SECONDS` before handling the event.
 * Easy handles are reused from a free list per partition. What never changes (trust,
   client certificate, HTTP version, timeouts, the body-capture callback) is set once per
   handle; a request sets only its URL, header list and body (``POSTFIELDS``, which pycurl
   passes by pointer with its length). Per-request state lives in a slotted side object,
-  because an attribute read on a pycurl ``Curl`` costs about 1 us.
-* No Python runs per response header unless asked for: every libcurl callback re-takes the
-  GIL from inside ``socket_action``, which stalls while the asyncio thread holds it.
-  ``Request.capture_headers`` turns on header capture for requests whose response
-  headers matter (FCM's ``Retry-After``); response bodies are captured by ``list.append``
-  bound once per handle, and an empty body (APNs success) costs nothing.
+  because an attribute read on a pycurl ``Curl`` costs about 1 us. New requests go to
+  libcurl in one ``socket_action`` per round, with the partition's sockets corked
+  (``TCP_CORK``) so that the requests of a round can share segments.
+* No Python runs per response header unless asked for: every libcurl callback re-takes
+  the GIL from inside ``socket_action``, which waits while the asyncio thread holds it.
+  ``Request.capture_headers`` turns header capture on; without it ``Retry-After`` still
+  comes through, from libcurl's own parse (``CURLINFO_RETRY_AFTER``). Response bodies
+  are captured by ``list.append`` bound once per handle; an empty body costs nothing.
 * TLS trust is explicit and independent of the environment: the system bundle found on
   disk (never ``SSL_CERT_FILE``/``CURL_CA_BUNDLE``) plus ``ca_file``, through ``CAINFO``
   (a file, so libcurl's CA cache parses it once per partition, not per connection);
@@ -45,7 +48,9 @@ stand-in of ``bench/``; figures in the providers' report):
 
 A request that gets no complete HTTP response (connection refused, TLS failure, reset,
 timeout) yields a :class:`Response` with ``status`` 0 and ``error`` set: transport trouble
-is a value, not an exception.
+is a value, not an exception. libcurl itself replays a request whose reused connection
+died before any answer, and streams refused with ``REFUSED_STREAM``; nothing else is
+retried here.
 """
 
 from __future__ import annotations
@@ -90,6 +95,8 @@ _CONNECT_TIMEOUT_MS = 10_000
 # Idle connections are kept this long: APNs asks for long-lived connections (sec. 1.8).
 _MAX_IDLE_CONNECTION_S = 1800
 _KEEPALIVE_S = 30
+_SWEEP_INTERVAL_S = 60
+_KEEP_IDLE_HANDLES = 64
 _TCP_CORK: int | None = getattr(socket, "TCP_CORK", None)
 # libcurl's work per socket event grows with the transfers on the connection (it runs each
 # one), so a slow server answering one stream per event costs O(streams) per answer.
@@ -270,6 +277,7 @@ class _Pool:
         "socks",
         "stream_limit",
         "trickle",
+        "used",
     )
 
     def __init__(self, cert: ClientCert | None) -> None:
@@ -293,6 +301,7 @@ class _Pool:
         self.known: dict[int, Any] = {}
         self.stream_limit = 0
         self.trickle = False  # the last round finished only a few requests
+        self.used = time.monotonic()  # when a request was last handed to libcurl
 
 
 class Http2Transport:
@@ -333,6 +342,7 @@ class Http2Transport:
         self._selector: selectors.BaseSelector | None = None
         self._pools: dict[tuple[str, ClientCert | None], _Pool] = {}
         self._done: list[_Batch] = []
+        self._last_sweep = time.monotonic()
 
     # -- the asyncio side ----------------------------------------------------------------
 
@@ -589,6 +599,9 @@ class Http2Transport:
         return on_timer
 
     def _take_incoming(self) -> None:
+        now = time.monotonic()
+        if now - self._last_sweep > _SWEEP_INTERVAL_S:
+            self._sweep(now)
         incoming = self._incoming
         max_active = self._max_active
         refill: list[_Pool] = []
@@ -665,7 +678,7 @@ class Http2Transport:
             return
         slot.batch = batch
         slot.index = index
-        slot.started = time.monotonic()
+        slot.started = pool.used = time.monotonic()
         pool.active += 1
         pool.multi.add_handle(c)
 
@@ -757,6 +770,37 @@ class Http2Transport:
             with contextlib.suppress(RuntimeError):  # that loop is closed: nobody waits
                 loop.call_soon_threadsafe(_resolve, batches)
 
+    @staticmethod
+    def _close_pool(pool: _Pool) -> None:
+        """Close an idle partition's handles and connections."""
+        for slot in pool.slots.values():
+            slot.curl.close()
+        pool.multi.close()  # closes the connections; POLL_REMOVE detaches the wrappers
+        for sock in pool.socks.values():
+            if sock is not None:
+                sock.detach()
+        pool.socks.clear()
+        pool.slots.clear()
+        pool.free.clear()
+
+    def _sweep(self, now: float) -> None:
+        """Drop partitions unused for as long as an idle connection lives (credentials
+        replaced, applications deleted: libcurl only prunes a multi when it is used), and
+        the spare handles of idle ones."""
+        self._last_sweep = now
+        for key, pool in list(self._pools.items()):
+            if pool.active or pool.pending:
+                continue
+            if now - pool.used > _MAX_IDLE_CONNECTION_S:
+                del self._pools[key]
+                self._close_pool(pool)
+            elif len(pool.free) > _KEEP_IDLE_HANDLES:
+                # about 20 KB each; a burst of 4000 in flight leaves 80 MB behind
+                while len(pool.free) > _KEEP_IDLE_HANDLES:
+                    slot = pool.free.pop()
+                    del pool.slots[slot.curl]
+                    slot.curl.close()
+
     def _shutdown(self) -> None:
         """In the thread, last: fail what is left, then free libcurl's resources."""
         with self._lock:
@@ -779,15 +823,7 @@ class Http2Transport:
                 if slot.batch is not None:
                     self._finish(pool, slot, CLOSED_ERROR, now)
         for pool in self._pools.values():
-            for slot in pool.slots.values():
-                slot.curl.close()
-            pool.multi.close()  # closes the connections; POLL_REMOVE detaches the wrappers
-            for sock in pool.socks.values():
-                if sock is not None:
-                    sock.detach()
-            pool.socks.clear()
-            pool.slots.clear()
-            pool.free.clear()
+            self._close_pool(pool)
         self._pools.clear()
         if self._done:
             self._deliver()
