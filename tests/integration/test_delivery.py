@@ -296,6 +296,41 @@ def test_rejected_credentials_mark_the_application_not_the_endpoints(
     assert item["state"] == "queued" and item["reason"] == "InvalidProviderToken"
 
 
+def test_every_token_refused_as_foreign_points_at_the_application(
+    server: Server, sns: Any, fakes: FakeProviders
+) -> None:
+    """A whole batch of BadDeviceToken is a misconfiguration (say, sandbox tokens on a
+    production application), not a fleet of dead devices: no endpoint is disabled."""
+    topic = sns.create_topic(Name=unique("env"))["TopicArn"]
+    app = apns_app(sns, fakes)
+    targets = []
+    for _ in range(12):
+        token = apns_token()
+        fakes.apns.set_token_state(token, "other_env")
+        targets.append(endpoint(sns, app, token))
+        sns.subscribe(TopicArn=topic, Protocol="application", Endpoint=targets[-1])
+    sns.publish(TopicArn=topic, Message="to the wrong environment")
+
+    def unhealthy() -> str | None:
+        shown = sns.get_platform_application_attributes(PlatformApplicationArn=app)
+        reason: str | None = shown["Attributes"].get("DeliveryHealthReason")
+        return reason
+
+    assert wait_until(unhealthy) == "BadDeviceToken for every token"
+    for target in targets:
+        assert sns.get_endpoint_attributes(EndpointArn=target)["Attributes"]["Enabled"] == "true"
+
+
+def test_an_unreachable_provider_is_retried_and_explained(
+    server: Server, sns: Any, fakes: FakeProviders
+) -> None:
+    app = apns_app(sns, fakes)
+    fakes.apns.script(status=None, drop_connection=True, times=1)
+    (item,) = settled(server, _publish(sns, endpoint(sns, app, apns_token()), "x"))["items"]
+    assert (item["state"], item["attempts"]) == ("sent", 2)
+    assert "provider did not answer" in server.log()
+
+
 def test_throttling_is_retried_with_backoff(server: Server, sns: Any, fakes: FakeProviders) -> None:
     app, _ = fcm_app(sns, fakes)
     target = endpoint(sns, app, fcm_token())

@@ -23,7 +23,7 @@ import logging
 import time
 from collections import defaultdict, deque
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from sqlalchemy import Connection
@@ -37,7 +37,7 @@ from pushgate.domain.platforms import parse_platform
 from pushgate.domain.runtime import Runtime
 from pushgate.logs import mask
 from pushgate.providers.notifications import Notification
-from pushgate.providers.outcomes import Outcome, SendResult
+from pushgate.providers.outcomes import NO_RESPONSE, Outcome, SendResult
 from pushgate.store import applications as app_store
 from pushgate.store import endpoints as endpoint_store
 from pushgate.store import outbox
@@ -66,7 +66,7 @@ class EngineConfig:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
 
 
-@dataclass
+@dataclass(slots=True)
 class _Job:
     """One claimed delivery, with what is needed to send and record it."""
 
@@ -386,7 +386,18 @@ class DeliveryEngine:
 
     def _settle(self, app_id: int, group: Sequence[_Job], results: Sequence[SendResult]) -> None:
         """Turn provider outcomes into outbox updates and endpoint / application state."""
+        results = _suspect_fleet_wide(results)
         now = time.time()
+        unanswered = next((r for r in results if r.reason == NO_RESPONSE), None)
+        if unanswered is not None:
+            log.warning(
+                "provider did not answer; will retry",
+                extra={
+                    "action": "provider_unreachable",
+                    "application": self._apps[app_id].arn,
+                    "error": unanswered.response,
+                },
+            )
         out, retry = self._pending, self._config.retry
         breaker = self._breakers[app_id]
         config_error = next(
@@ -546,6 +557,25 @@ def _merge(a: _Outcomes, b: _Outcomes) -> _Outcomes:
         {**a.unhealthy, **b.unhealthy},
         a.healthy | b.healthy,
     )
+
+
+# A provider that calls every token of a batch malformed or someone else's is more likely
+# misconfigured (wrong topic, project or environment) than looking at a fleet of dead
+# devices: specs/providers.md sec. 0.1 asks to suspect configuration before disabling
+# every endpoint. Unregistered is never suspect: it names one device's uninstall.
+_SUSPECT_REASONS = frozenset({"BadDeviceToken", "DeviceTokenNotForTopic", "SENDER_ID_MISMATCH"})
+_FLEET_WIDE = 10
+
+
+def _suspect_fleet_wide(results: Sequence[SendResult]) -> Sequence[SendResult]:
+    if len(results) < _FLEET_WIDE or not all(
+        r.outcome is Outcome.DISABLE_ENDPOINT and r.reason in _SUSPECT_REASONS for r in results
+    ):
+        return results
+    return [
+        replace(r, outcome=Outcome.CONFIG_ERROR, reason=f"{r.reason} for every token")
+        for r in results
+    ]
 
 
 def _registered_after(target: outbox.Target, invalid_since_ms: int | None) -> bool:

@@ -49,6 +49,8 @@ async def get(
                 "attempts": d.attempts,
                 "statusCode": d.status_code,
                 "reason": d.reason,
+                # The provider's answer (or the transport's error) when it was not a success.
+                "response": d.response,
                 "finishedAt": _iso(d.finished_at),
                 "latencyMs": round(d.latency_ms, 3) if d.latency_ms is not None else None,
                 "nextAttemptAt": _iso(d.due_at) if d.state == outbox.QUEUED else None,

@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from pushgate.providers.notifications import FcmNotification, Notification
-from pushgate.providers.outcomes import Outcome, SendResult
+from pushgate.providers.outcomes import NO_RESPONSE, Outcome, SendResult
 from pushgate.providers.transport import Http2Transport, Request, Response
 
 log = logging.getLogger(__name__)
@@ -149,7 +149,10 @@ def classify_token_error(response: Response) -> SendResult:
     latency_ms = response.elapsed * 1000
     if status == 0:
         return SendResult(
-            Outcome.RETRY_BACKOFF, response=response.error or "no response", latency_ms=latency_ms
+            Outcome.RETRY_BACKOFF,
+            reason=NO_RESPONSE,
+            response=response.error or "no response",
+            latency_ms=latency_ms,
         )
     error = _json_object(response.body).get("error")
     reason = error if isinstance(error, str) else ""
@@ -182,7 +185,10 @@ def classify(response: Response) -> SendResult:
         )
     if status == 0:
         return SendResult(
-            Outcome.RETRY_BACKOFF, response=response.error or "no response", latency_ms=latency_ms
+            Outcome.RETRY_BACKOFF,
+            reason=NO_RESPONSE,
+            response=response.error or "no response",
+            latency_ms=latency_ms,
         )
     error = _json_object(response.body).get("error")
     error = error if isinstance(error, dict) else {}

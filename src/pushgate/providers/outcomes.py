@@ -5,6 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+# The reason of a send that got no HTTP answer (connection refused, TLS failure, reset);
+# the transport's error text is the result's ``response``.
+NO_RESPONSE = "NoResponse"
+
 
 class Outcome(StrEnum):
     """What the delivery engine does next; every provider answer maps to exactly one.
@@ -23,7 +27,9 @@ class Outcome(StrEnum):
     CONFIG_ERROR = "CONFIG_ERROR"
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: one is made per delivery, and a frozen dataclass's __init__ costs several
+# times as much (object.__setattr__ per field).
+@dataclass(slots=True)
 class SendResult:
     """The outcome of one notification to one device token.
 

@@ -70,7 +70,9 @@ class StoredMessage:
     published_at: float
 
 
-@dataclass(frozen=True, slots=True)
+# The records made per delivery are plain slotted dataclasses, not frozen ones: a frozen
+# dataclass's __init__ costs several times as much (bench/delivery.py's profile).
+@dataclass(slots=True)
 class ClaimedDelivery:
     id: int
     message_pk: int
@@ -78,7 +80,7 @@ class ClaimedDelivery:
     attempts: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Target:
     """An endpoint as a worker sees it when sending."""
 
@@ -217,7 +219,7 @@ def messages_by_pk(conn: Connection, pks: Iterable[int]) -> dict[int, StoredMess
 # --- Recording outcomes ---------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Finished:
     """A delivery that is done: sent, failed for good, or expired."""
 
@@ -230,7 +232,7 @@ class Finished:
     latency_ms: float | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Retry:
     id: int
     due_at: float
@@ -437,6 +439,7 @@ class DeliveryStatus:
     attempts: int
     status_code: int | None
     reason: str | None
+    response: str | None
     finished_at: float | None
     latency_ms: float | None
     due_at: float
@@ -483,6 +486,7 @@ def message_status(
             d.c.attempts,
             d.c.status_code,
             d.c.reason,
+            d.c.response,
             d.c.finished_at,
             d.c.latency_ms,
             d.c.due_at,
@@ -499,7 +503,7 @@ def message_status(
         fanout_done=row[4] is None,
         delivery_count=row[5],
         counts=counts,
-        deliveries=[DeliveryStatus(*r) for r in page],
+        deliveries=[DeliveryStatus(*tuple(r)) for r in page],
     )
 
 
