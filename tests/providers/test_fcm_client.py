@@ -326,7 +326,7 @@ def test_answers_without_an_error_envelope(status: int, body: bytes, outcome: Ou
         (200, b'{"token_type":"Bearer"}', None, Outcome.CONFIG_ERROR, "invalid_token_response"),
         (500, b'{"error":"internal_failure"}', None, Outcome.RETRY_BACKOFF, "internal_failure"),
         (503, b"", 30.0, Outcome.RETRY_AFTER, ""),
-        (0, b"", None, Outcome.RETRY_BACKOFF, ""),
+        (0, b"", None, Outcome.RETRY_BACKOFF, "NoResponse"),
     ],
 )  # fmt: skip
 def test_token_endpoint_failures(
