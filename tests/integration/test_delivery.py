@@ -80,6 +80,7 @@ def test_plain_text_reaches_apns_as_an_alert(
     (push,) = fakes.apns.wait_for(1)
     assert push.token == token
     assert push.payload == b'{"aps":{"alert":"Hello from pushgate"}}'
+    assert push.headers["apns-id"].startswith(message_id[:24])  # leads back to the message
     assert push.headers["apns-topic"] == bundle_of(sns, app)
     assert push.headers["apns-push-type"] == "alert"
     claims = jwt.decode(
@@ -138,6 +139,25 @@ def test_voip_pushes_use_the_voip_topic(server: Server, sns: Any, fakes: FakePro
     (push,) = fakes.apns.wait_for(1)
     assert push.headers["apns-push-type"] == "voip"
     assert push.headers["apns-topic"] == bundle_of(sns, app) + ".voip"
+
+
+def test_certificate_auth_and_macos(server: Server, sns: Any, fakes: FakeProviders) -> None:
+    bundle = f"com.example.{unique('mac').replace('-', '')}"
+    cert_pem, key_pem = fakes.apns_sandbox.register_certificate(bundle_id=bundle)
+    app = sns.create_platform_application(
+        Name=unique("macos"),
+        Platform="MACOS_SANDBOX",
+        Attributes={"PlatformPrincipal": cert_pem, "PlatformCredential": key_pem},
+    )["PlatformApplicationArn"]
+    attributes = sns.get_platform_application_attributes(PlatformApplicationArn=app)
+    assert attributes["Attributes"]["AuthenticationMethod"] == "Certificate"
+    token = apns_token()
+    _publish(sns, endpoint(sns, app, token), "from a certificate")
+    (push,) = fakes.apns_sandbox.wait_for(1)
+    assert push.token == token
+    assert push.certificate_uid == bundle
+    assert "authorization" not in push.headers
+    assert push.json == {"aps": {"alert": "from a certificate"}}
 
 
 # --- FCM ------------------------------------------------------------------------------
@@ -347,6 +367,9 @@ def test_server_errors_are_retried(server: Server, sns: Any, fakes: FakeProvider
     fakes.apns.script(status=503, reason="ServiceUnavailable", times=1)
     (item,) = settled(server, _publish(sns, endpoint(sns, app, apns_token()), "x"))["items"]
     assert (item["state"], item["attempts"]) == ("sent", 2)
+    first, second = fakes.apns.received
+    assert (first.status, second.status) == (503, 200)
+    assert first.headers["apns-id"] == second.headers["apns-id"]  # one id per delivery
 
 
 def test_a_payload_apns_refuses_fails_without_disabling(

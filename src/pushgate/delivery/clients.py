@@ -26,7 +26,11 @@ from pushgate.store.applications import ApplicationRow
 
 
 class ProviderClient(Protocol):
-    async def send_many(self, items: Sequence[tuple[str, Notification]]) -> list[SendResult]: ...
+    async def send_many(
+        self, items: Sequence[tuple[str, Notification]], ids: Sequence[str] | None = None
+    ) -> list[SendResult]:
+        """Send; ``ids`` are per-item request ids that stay the same on every attempt."""
+        ...
 
     async def close(self) -> None: ...
 

@@ -63,6 +63,7 @@ class EngineConfig:
     fanout_chunk: int = 2000
     flush_seconds: float = 0.05
     grace_seconds: float = 10.0
+    send_timeout_seconds: float = 90.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
 
 
@@ -365,11 +366,23 @@ class DeliveryEngine:
 
     async def _send(self, app_id: int, client: ProviderClient, group: list[_Job]) -> None:
         items: list[tuple[str, Notification]] = []
+        ids: list[str] = []
         for job in group:
             assert job.target is not None and job.notification is not None
             items.append((job.target.token, job.notification))
+            ids.append(self._request_id(job))
         try:
-            results = await client.send_many(items)
+            results = await asyncio.wait_for(
+                client.send_many(items, ids), self._config.send_timeout_seconds
+            )
+        except TimeoutError:
+            # Never expected (the transport times out each request itself), but a send that
+            # hangs must not hold its deliveries, and the engine's capacity, for ever.
+            log.error(
+                "provider client did not answer in time; retrying",
+                extra={"action": "send_timeout", "application": self._apps[app_id].arn},
+            )
+            results = [SendResult(Outcome.RETRY_BACKOFF, reason="SendTimeout")] * len(group)
         except asyncio.CancelledError:
             self._app_in_flight[app_id] -= len(group)
             self._release(group, time.time())
@@ -383,6 +396,14 @@ class DeliveryEngine:
         self._kick_recorder()
         if self._waiting[app_id] and not self._stopping:
             self._pump(app_id, client)
+
+    def _request_id(self, job: _Job) -> str:
+        """A UUID fixed for a delivery across its attempts (APNs's ``apns-id``): the
+        message's id with its last 48 bits replaced by the delivery's row id, so that a
+        provider-side log line leads back to the message and the delivery."""
+        message = self._messages.get(job.claim.message_pk)
+        prefix = message.message_id[:24] if message is not None else "00000000-0000-4000-8000-"
+        return f"{prefix}{job.claim.id & 0xFFFFFFFFFFFF:012x}"
 
     def _settle(self, app_id: int, group: Sequence[_Job], results: Sequence[SendResult]) -> None:
         """Turn provider outcomes into outbox updates and endpoint / application state."""

@@ -12,10 +12,10 @@ process unless a test injects its own), shared by every client and connection, r
 ``ExpiredProviderToken`` (sec. 1.2.1). Each credential gets connections of its own
 (``Request.pool``), since APNs binds a connection to the first team and key it sees.
 
-``apns-id`` is not sent: APNs assigns one and echoes it, and nothing downstream keeps it
-yet (``SendResult`` has no field for it); reading it back would cost a GIL round trip per
-response header line in the transport. When the outbox keeps an ``apns_id`` (STYLE.md
-item 8), the notification should carry it and :meth:`ApnsClient.build_headers` send it.
+``apns-id``: the caller may give one id per item (the delivery engine derives it from the
+outbox row, so that every attempt of a delivery carries the same one, STYLE.md item 8);
+without ids APNs assigns its own. The response's echo is not read: that would cost a GIL
+round trip per response header line in the transport.
 """
 
 from __future__ import annotations
@@ -298,8 +298,11 @@ class ApnsClient:
     async def send(self, token: str, notification: Notification) -> SendResult:
         return (await self.send_many(((token, notification),)))[0]
 
-    async def send_many(self, items: Sequence[tuple[str, Notification]]) -> list[SendResult]:
+    async def send_many(
+        self, items: Sequence[tuple[str, Notification]], ids: Sequence[str] | None = None
+    ) -> list[SendResult]:
         """Send each notification to its device token; results in the same order.
+        ``ids``, when given, are the items' ``apns-id`` headers (lower-case UUIDs).
 
         Typed for any :data:`Notification` so that every client fits one protocol; a
         notification for another provider gets ``FAIL_PERMANENT``.
@@ -327,6 +330,8 @@ class ApnsClient:
                 continue
             assert isinstance(notification, ApnsNotification)
             indices.append(index)
+            if ids is not None:
+                headers = (*headers, f"apns-id: {ids[index]}")
             requests.append(self._request(token, notification.payload, headers))
         if requests:
             await self._send(items, indices, requests, results, jwt_token)

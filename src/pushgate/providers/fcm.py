@@ -378,8 +378,11 @@ class FcmClient:
     async def send(self, token: str, notification: Notification) -> SendResult:
         return (await self.send_many(((token, notification),)))[0]
 
-    async def send_many(self, items: Sequence[tuple[str, Notification]]) -> list[SendResult]:
+    async def send_many(
+        self, items: Sequence[tuple[str, Notification]], ids: Sequence[str] | None = None
+    ) -> list[SendResult]:
         """Send each notification to its registration token; results in the same order.
+        ``ids`` is accepted for the common client shape; FCM v1 has no request id.
 
         Typed for any :data:`Notification` so that every client fits one protocol; a
         notification for another provider gets ``FAIL_PERMANENT``.

@@ -92,6 +92,10 @@ SYSTEM_CA_CANDIDATES: tuple[str, ...] = (
 
 CLOSED_ERROR = "transport closed"
 _CONNECT_TIMEOUT_MS = 10_000
+# While transfers are active, libcurl runs on its timer at least this often even when it
+# asked for no timer: a fan-out on PostgreSQL once stalled with requests queued in a pool
+# and no socket event or timer left to start them (bench/delivery.py, 100,000 endpoints).
+_WATCHDOG_SECONDS = 0.25
 # Idle connections are kept this long: APNs asks for long-lived connections (sec. 1.8).
 _MAX_IDLE_CONNECTION_S = 1800
 _KEEPALIVE_S = 30
@@ -270,6 +274,7 @@ class _Pool:
         "deadline",
         "free",
         "fresh",
+        "kicked",
         "known",
         "multi",
         "pending",
@@ -288,6 +293,7 @@ class _Pool:
         self.pending: deque[tuple[_Batch, int, Request]] = deque()
         self.active = 0  # handed to libcurl and not finished
         self.deadline: float | None = None  # libcurl's timer, monotonic seconds
+        self.kicked = 0.0  # when libcurl last ran on its timer or on the watchdog
         # libcurl's sockets, wrapped (never owned: detached when libcurl drops them) for
         # TCP_CORK; None for a descriptor that is no TCP socket (the resolver's eventfd).
         self.socks: dict[int, socket.socket | None] = {}
@@ -479,8 +485,11 @@ class Http2Transport:
                 self._take_incoming()
             now = time.monotonic()
             for pool in pools.values():
-                if pool.deadline is not None and pool.deadline <= now:
-                    pool.deadline = None
+                due = pool.deadline is not None and pool.deadline <= now
+                if due or (pool.active and now - pool.kicked >= _WATCHDOG_SECONDS):
+                    if due:
+                        pool.deadline = None
+                    pool.kicked = now
                     self._cork(pool, 1)
                     try:
                         self._socket_action(pool, pycurl.SOCKET_TIMEOUT, 0)
@@ -530,6 +539,9 @@ class Http2Transport:
         for pool in self._pools.values():
             if pool.deadline is not None and (deadline is None or pool.deadline < deadline):
                 deadline = pool.deadline
+            if pool.active:
+                watchdog = pool.kicked + _WATCHDOG_SECONDS
+                deadline = watchdog if deadline is None else min(deadline, watchdog)
         if deadline is None:
             return None
         return max(0.0, deadline - time.monotonic())
