@@ -7,6 +7,7 @@ PlatformCredential pair (sns-api.md sec. 4.1) turns into provider credentials.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -57,6 +58,7 @@ class ClientRegistry:
         self._settings = settings
         self.transport = Http2Transport(ca_file=settings.provider_ca_file)
         self._clients: dict[int, _Entry] = {}
+        self._closing: set[asyncio.Task[None]] = set()
 
     def client_for(self, app: ApplicationRow) -> ProviderClient:
         """The client of ``app``; raises :class:`Unsupported` when it cannot deliver."""
@@ -100,7 +102,18 @@ class ClientRegistry:
             return FcmClient(self._settings.fcm_url, json.loads(credential), self.transport)
         raise Unsupported(f"PlatformNotSupported: delivery to {app.platform} is not implemented")
 
+    def replace_transport(self) -> None:
+        """Start over with a new transport and new clients: the last resort when sends
+        stop coming back. The old transport is closed in the background."""
+        old = self.transport
+        self.transport = Http2Transport(ca_file=self._settings.provider_ca_file)
+        self._clients.clear()
+        task = asyncio.create_task(asyncio.wait_for(old.close(), 30))
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+
     async def close(self) -> None:
+        await asyncio.gather(*self._closing, return_exceptions=True)
         for entry in self._clients.values():
             if entry.client is not None:
                 await entry.client.close()

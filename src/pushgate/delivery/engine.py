@@ -63,7 +63,8 @@ class EngineConfig:
     fanout_chunk: int = 2000
     flush_seconds: float = 0.05
     grace_seconds: float = 10.0
-    send_timeout_seconds: float = 90.0
+    # The transport's own request timeout is 30 s.
+    send_timeout_seconds: float = 45.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
 
 
@@ -365,6 +366,7 @@ class DeliveryEngine:
         self._done(jobs)
 
     async def _send(self, app_id: int, client: ProviderClient, group: list[_Job]) -> None:
+        transport = self._clients.transport
         items: list[tuple[str, Notification]] = []
         ids: list[str] = []
         for job in group:
@@ -377,12 +379,15 @@ class DeliveryEngine:
             )
         except TimeoutError:
             # Never expected (the transport times out each request itself), but a send that
-            # hangs must not hold its deliveries, and the engine's capacity, for ever.
+            # hangs must not hold its deliveries, and the engine's capacity, for ever; and
+            # a transport that let it hang is replaced.
             log.error(
-                "provider client did not answer in time; retrying",
+                "provider client did not answer in time; retrying on a new transport",
                 extra={"action": "send_timeout", "application": self._apps[app_id].arn},
             )
             results = [SendResult(Outcome.RETRY_BACKOFF, reason="SendTimeout")] * len(group)
+            if self._clients.transport is transport:
+                self._clients.replace_transport()
         except asyncio.CancelledError:
             self._app_in_flight[app_id] -= len(group)
             self._release(group, time.time())
@@ -395,6 +400,10 @@ class DeliveryEngine:
         self._done(group)
         self._kick_recorder()
         if self._waiting[app_id] and not self._stopping:
+            try:  # the client anew: the transport may have been replaced meanwhile
+                client = self._clients.client_for(self._apps[app_id])
+            except Unsupported:
+                pass
             self._pump(app_id, client)
 
     def _request_id(self, job: _Job) -> str:
