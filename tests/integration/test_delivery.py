@@ -37,12 +37,6 @@ from tests.integration.delivery_helpers import (
 
 
 @pytest.fixture(scope="module")
-def fakes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeProviders]:
-    with FakeProviders.start(tmp_path_factory.mktemp("fakes")) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
 def server(
     database_url: str, fakes: FakeProviders, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Server]:

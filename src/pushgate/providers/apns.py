@@ -33,7 +33,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from pushgate.providers.notifications import ApnsNotification, Notification
-from pushgate.providers.outcomes import NO_RESPONSE, Outcome, SendResult
+from pushgate.providers.outcomes import Outcome, SendResult, no_response
 from pushgate.providers.transport import ClientCert, Http2Transport, Request, Response
 
 log = logging.getLogger(__name__)
@@ -211,12 +211,7 @@ def classify(response: Response) -> SendResult:
     if status == 200:
         return SendResult(Outcome.SUCCESS, status=200, latency_ms=latency_ms)
     if status == 0:
-        return SendResult(
-            Outcome.RETRY_BACKOFF,
-            reason=NO_RESPONSE,
-            response=response.error or "no response",
-            latency_ms=latency_ms,
-        )
+        return no_response(response.error, latency_ms)
     text = response.body[:RESPONSE_TEXT_LIMIT].decode("utf-8", "replace")
     reason, timestamp = _parse_error(response.body)
     outcome = REASONS.get(reason)

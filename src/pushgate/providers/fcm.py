@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from pushgate.providers.notifications import FcmNotification, Notification
-from pushgate.providers.outcomes import NO_RESPONSE, Outcome, SendResult
+from pushgate.providers.outcomes import Outcome, SendResult, no_response
 from pushgate.providers.transport import Http2Transport, Request, Response
 
 log = logging.getLogger(__name__)
@@ -148,12 +148,7 @@ def classify_token_error(response: Response) -> SendResult:
     status = response.status
     latency_ms = response.elapsed * 1000
     if status == 0:
-        return SendResult(
-            Outcome.RETRY_BACKOFF,
-            reason=NO_RESPONSE,
-            response=response.error or "no response",
-            latency_ms=latency_ms,
-        )
+        return no_response(response.error, latency_ms)
     error = _json_object(response.body).get("error")
     reason = error if isinstance(error, str) else ""
     if status >= 500 or status == 429:
@@ -184,12 +179,7 @@ def classify(response: Response) -> SendResult:
             Outcome.SUCCESS, status=200, response=_text(response.body), latency_ms=latency_ms
         )
     if status == 0:
-        return SendResult(
-            Outcome.RETRY_BACKOFF,
-            reason=NO_RESPONSE,
-            response=response.error or "no response",
-            latency_ms=latency_ms,
-        )
+        return no_response(response.error, latency_ms)
     error = _json_object(response.body).get("error")
     error = error if isinstance(error, dict) else {}
     error_code = _fcm_error_code(error)

@@ -47,3 +47,14 @@ class SendResult:
     # APNs 410 Unregistered: when the provider last saw the token valid (epoch ms).
     invalid_since_ms: int | None = None
     latency_ms: float = 0.0
+
+
+def no_response(error: str | None, latency_ms: float) -> SendResult:
+    """The result of a send that got no HTTP answer: retried on a fresh connection, since
+    the provider most likely never saw it (specs/providers.md sec. 0.2)."""
+    return SendResult(
+        Outcome.RETRY_BACKOFF,
+        reason=NO_RESPONSE,
+        response=error or "no response",
+        latency_ms=latency_ms,
+    )
