@@ -27,7 +27,7 @@ from tests.integration.delivery_helpers import (
     wait_until,
 )
 
-DEVICES = 2000
+DEVICES = 3000
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
