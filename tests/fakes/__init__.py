@@ -1,6 +1,9 @@
 """Tests of the strict fake providers, and a raw HTTP/2 client that sees them frame by frame.
 
 httpx hides SETTINGS, RST_STREAM, GOAWAY and PRIORITY; :class:`RawH2` shows them.
+
+The fixtures here serve every test that talks to the fakes, in this folder and in
+``tests/providers``: each folder's ``conftest.py`` makes them its own.
 """
 
 from __future__ import annotations
@@ -8,13 +11,41 @@ from __future__ import annotations
 import socket
 import ssl
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
 
 import h2.config
 import h2.connection
 import h2.events
+import pytest
+
+from pushgate.fakes.apns import ApnsSigningKey
+from pushgate.fakes.runner import FakeProviders
+
+TEAM = "TEAM123456"
+BUNDLE = "com.example.app"
+PAYLOAD = b'{"aps":{"alert":"hello"}}'
+
+
+@pytest.fixture(scope="module")
+def running_fakes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeProviders]:
+    """Fake APNs (production and sandbox) and FCM on a thread of their own, per module."""
+    with FakeProviders.start(tmp_path_factory.mktemp("fakes")) as running:
+        yield running
+
+
+@pytest.fixture
+def fakes(running_fakes: FakeProviders) -> Iterator[FakeProviders]:
+    """The module's fakes; after the test they forget what it left (credentials stay)."""
+    yield running_fakes
+    running_fakes.reset()
+
+
+@pytest.fixture
+def key(fakes: FakeProviders) -> ApnsSigningKey:
+    """A signing key of team :data:`TEAM` for topic :data:`BUNDLE`."""
+    return fakes.apns.register_key(TEAM, [BUNDLE])
 
 
 class RawH2:

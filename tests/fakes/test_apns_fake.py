@@ -27,35 +27,14 @@ from h2.settings import SettingCodes
 from pushgate.fakes.apns import ApnsSigningKey, FakeApns
 from pushgate.fakes.runner import FakeProviders
 from pushgate.fakes.state import RateLimiter
-from tests.fakes import RawH2
+from tests.fakes import BUNDLE, PAYLOAD, TEAM, RawH2
 
-TEAM = "TEAM123456"
-BUNDLE = "com.example.app"
 TOKEN = "ab" * 32
-PAYLOAD = b'{"aps":{"alert":"hello"}}'
-
-
-@pytest.fixture(scope="module")
-def fakes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeProviders]:
-    with FakeProviders.start(tmp_path_factory.mktemp("fakes")) as running:
-        yield running
-
-
-@pytest.fixture(autouse=True)
-def _clean(fakes: FakeProviders) -> Iterator[None]:
-    yield
-    fakes.apns.reset()
-    fakes.apns_sandbox.reset()
 
 
 @pytest.fixture
 def apns(fakes: FakeProviders) -> FakeApns:
     return fakes.apns
-
-
-@pytest.fixture
-def key(apns: FakeApns) -> ApnsSigningKey:
-    return apns.register_key(TEAM, [BUNDLE])
 
 
 def tls(fakes: FakeProviders, cert: tuple[Path, Path] | None = None) -> ssl.SSLContext:

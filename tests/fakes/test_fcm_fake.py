@@ -37,20 +37,8 @@ BAD_REQUEST = "type.googleapis.com/google.rpc.BadRequest"
 
 
 @pytest.fixture(scope="module")
-def fakes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeProviders]:
-    with FakeProviders.start(tmp_path_factory.mktemp("fakes")) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def account(fakes: FakeProviders) -> dict[str, str]:
-    return fakes.fcm.create_service_account(PROJECT)
-
-
-@pytest.fixture(autouse=True)
-def _clean(fakes: FakeProviders) -> Iterator[None]:
-    yield
-    fakes.fcm.reset()
+def account(running_fakes: FakeProviders) -> dict[str, str]:
+    return running_fakes.fcm.create_service_account(PROJECT)
 
 
 @pytest.fixture
@@ -89,11 +77,12 @@ def grant(client: httpx.Client, fcm: FakeFcm, **form: str) -> httpx.Response:
 
 
 @pytest.fixture(scope="module")
-def access_token(fakes: FakeProviders, account: dict[str, str]) -> str:
+def access_token(running_fakes: FakeProviders, account: dict[str, str]) -> str:
     """One token for the module: it outlives ``reset()``, as a client's cached token would."""
-    context = ssl.create_default_context(cafile=str(fakes.ca_file))
+    context = ssl.create_default_context(cafile=str(running_fakes.ca_file))
     with httpx.Client(http2=True, verify=context, trust_env=False) as client:
-        response = grant(client, fakes.fcm, grant_type=GRANT, assertion=assertion(account))
+        fcm = running_fakes.fcm
+        response = grant(client, fcm, grant_type=GRANT, assertion=assertion(account))
     token: str = response.json()["access_token"]
     return token
 

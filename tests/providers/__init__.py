@@ -4,16 +4,45 @@ from __future__ import annotations
 
 import secrets
 
-from pushgate.providers.transport import Response
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-TEAM = "TEAM123456"
-BUNDLE = "com.example.app"
-PAYLOAD = b'{"aps":{"alert":"hello"}}'
+from pushgate.providers.transport import Response
+from tests.fakes import BUNDLE, PAYLOAD, TEAM
+
+__all__ = [
+    "BUNDLE",
+    "PAYLOAD",
+    "TEAM",
+    "apns_token",
+    "ec_key_pem",
+    "fcm_token",
+    "response",
+    "rsa_key_pem",
+]
 
 
 def apns_token() -> str:
     """A fresh 64-hex-digit device token."""
     return secrets.token_hex(32)
+
+
+def ec_key_pem() -> str:
+    """A fresh P-256 private key as PKCS#8 PEM: an APNs signing key."""
+    return _pkcs8_pem(ec.generate_private_key(ec.SECP256R1()))
+
+
+def rsa_key_pem() -> str:
+    """A fresh 2048-bit RSA private key as PKCS#8 PEM: a service account's key."""
+    return _pkcs8_pem(rsa.generate_private_key(public_exponent=65537, key_size=2048))
+
+
+def _pkcs8_pem(key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> str:
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
 
 
 def fcm_token() -> str:

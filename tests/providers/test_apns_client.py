@@ -8,13 +8,11 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any, cast
 
 import jwt
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from pushgate.fakes.apns import ApnsSigningKey
 from pushgate.fakes.runner import FakeProviders
@@ -30,19 +28,10 @@ from pushgate.providers.apns import (
 from pushgate.providers.notifications import ApnsNotification, FcmNotification
 from pushgate.providers.outcomes import Outcome
 from pushgate.providers.transport import Http2Transport, Request, Response
-from tests.providers import BUNDLE, PAYLOAD, TEAM, apns_token, response
+from tests.providers import BUNDLE, PAYLOAD, TEAM, apns_token, ec_key_pem, response, rsa_key_pem
 
 T0 = 1_800_000_000.0
 KEY_ID = "ABC123DEFG"
-
-
-def ec_key_pem() -> str:
-    key = ec.generate_private_key(ec.SECP256R1())
-    return key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
 
 
 class Clock:
@@ -183,15 +172,7 @@ def test_minting_is_single_flight_across_threads(auth: ApnsTokenAuth) -> None:
 
 
 def test_only_p256_keys_are_signing_keys() -> None:
-    rsa_pem = (
-        rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        .private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-        .decode()
-    )
+    rsa_pem = rsa_key_pem()
     with pytest.raises(ValueError):
         apns.load_signing_key(rsa_pem)
     with pytest.raises(ValueError):
@@ -614,32 +595,7 @@ async def test_close_leaves_the_shared_transport_alone(auth: ApnsTokenAuth) -> N
     await transport.close()
 
 
-# -- over real sockets -------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def fakes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeProviders]:
-    with FakeProviders.start(tmp_path_factory.mktemp("fakes")) as running:
-        yield running
-
-
-@pytest.fixture(autouse=True)
-def _clean(fakes: FakeProviders) -> Iterator[None]:
-    yield
-    fakes.apns.reset()
-    fakes.apns_sandbox.reset()
-
-
-@pytest.fixture
-async def transport(fakes: FakeProviders) -> AsyncIterator[Http2Transport]:
-    transport = Http2Transport(ca_file=fakes.ca_file)
-    yield transport
-    await transport.close()
-
-
-@pytest.fixture
-def key(fakes: FakeProviders) -> ApnsSigningKey:
-    return fakes.apns.register_key(TEAM, [BUNDLE])
+# -- over real sockets (fixtures fakes, key and transport: conftest.py) ------------------
 
 
 def token_client(

@@ -7,13 +7,11 @@ import base64
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any, cast
 
 import jwt
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from pushgate.fakes.runner import FakeProviders
 from pushgate.providers import fcm
@@ -31,19 +29,10 @@ from pushgate.providers.fcm import (
 from pushgate.providers.notifications import ApnsNotification, FcmNotification
 from pushgate.providers.outcomes import Outcome, SendResult
 from pushgate.providers.transport import Http2Transport, Request, Response
-from tests.providers import fcm_token, response
+from tests.providers import ec_key_pem, fcm_token, response, rsa_key_pem
 
 T0 = 1_800_000_000.0
 MESSAGE = {"notification": {"title": "Hi", "body": "there"}, "data": {"k": "v"}}
-
-
-def rsa_pem() -> str:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    return key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +41,7 @@ def account_info() -> dict[str, str]:
         "type": "service_account",
         "project_id": "my-project",
         "private_key_id": "0123456789abcdef",
-        "private_key": rsa_pem(),
+        "private_key": rsa_key_pem(),
         "client_email": "pushgate@my-project.iam.gserviceaccount.com",
         "token_uri": "https://oauth.test/token",
     }
@@ -107,17 +96,10 @@ def test_service_account_fields_are_required(account_info: dict[str, str], missi
 
 
 def test_service_account_key_must_be_rsa(account_info: dict[str, str]) -> None:
-    ec_pem = (
-        ec.generate_private_key(ec.SECP256R1())
-        .private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-        .decode()
-    )
     with pytest.raises(ValueError):
-        FcmClient("https://fcm.test", {**account_info, "private_key": ec_pem}, Http2Transport())
+        FcmClient(
+            "https://fcm.test", {**account_info, "private_key": ec_key_pem()}, Http2Transport()
+        )
 
 
 @pytest.mark.parametrize(
@@ -482,26 +464,7 @@ async def test_another_providers_notification_fails(account_info: dict[str, str]
     assert right.outcome is Outcome.SUCCESS and len(endpoint.sends[0]) == 1
 
 
-# -- over real sockets -------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def fakes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeProviders]:
-    with FakeProviders.start(tmp_path_factory.mktemp("fakes")) as running:
-        yield running
-
-
-@pytest.fixture(autouse=True)
-def _clean(fakes: FakeProviders) -> Iterator[None]:
-    yield
-    fakes.fcm.reset()
-
-
-@pytest.fixture
-async def transport(fakes: FakeProviders) -> AsyncIterator[Http2Transport]:
-    transport = Http2Transport(ca_file=fakes.ca_file)
-    yield transport
-    await transport.close()
+# -- over real sockets (fixtures fakes and transport: conftest.py) -----------------------
 
 
 @pytest.fixture
@@ -673,7 +636,7 @@ async def test_token_endpoint_refusal_is_a_config_error_for_every_message(
 async def test_unknown_key_is_invalid_grant(
     fakes: FakeProviders, transport: Http2Transport, service_account: dict[str, str]
 ) -> None:
-    forged = {**service_account, "private_key": rsa_pem()}
+    forged = {**service_account, "private_key": rsa_key_pem()}
     [result] = await fcm_client(fakes, transport, forged).send_many(
         [(fcm_token(), FcmNotification(MESSAGE))]
     )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -21,7 +20,7 @@ from pushgate.providers.transport import (
     find_system_ca_bundle,
     parse_header_lines,
 )
-from tests.providers import BUNDLE, PAYLOAD, TEAM, apns_token
+from tests.providers import BUNDLE, PAYLOAD, apns_token
 
 # -- pure parts --------------------------------------------------------------------------
 
@@ -101,32 +100,7 @@ async def test_empty_batch_starts_nothing() -> None:
     await transport.close()
 
 
-# -- over real sockets -------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def fakes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeProviders]:
-    with FakeProviders.start(tmp_path_factory.mktemp("fakes")) as running:
-        yield running
-
-
-@pytest.fixture(autouse=True)
-def _clean(fakes: FakeProviders) -> Iterator[None]:
-    yield
-    fakes.apns.reset()
-    fakes.fcm.reset()
-
-
-@pytest.fixture
-async def transport(fakes: FakeProviders) -> AsyncIterator[Http2Transport]:
-    transport = Http2Transport(ca_file=fakes.ca_file)
-    yield transport
-    await transport.close()
-
-
-@pytest.fixture
-def key(fakes: FakeProviders) -> ApnsSigningKey:
-    return fakes.apns.register_key(TEAM, [BUNDLE])
+# -- over real sockets (fixtures fakes, key and transport: conftest.py) ------------------
 
 
 def certificate(fakes: FakeProviders, bundle_id: str = BUNDLE) -> ClientCert:

@@ -25,9 +25,7 @@ certificate connections get it at once. Streams over the limit are refused with
 
 from __future__ import annotations
 
-import asyncio
 import json
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -56,8 +54,9 @@ from pushgate.fakes.apns_auth import (
 )
 from pushgate.fakes.apns_auth import environments as _environments
 from pushgate.fakes.apns_rules import ApnsRules, valid_apns_id
-from pushgate.fakes.h2server import Connection, H2Server, Request, Response
-from pushgate.fakes.state import RateLimiter, Recorder, Scripts, retry_after_header
+from pushgate.fakes.base import FakeServer
+from pushgate.fakes.h2server import Connection, Request, Response
+from pushgate.fakes.state import RateLimiter, Script, retry_after_header
 from pushgate.fakes.tls import FakeCA
 
 __all__ = ["ApnsRegistry", "ApnsSigningKey", "FakeApns", "PriorityFrame", "ReceivedPush"]
@@ -115,14 +114,8 @@ class PriorityFrame:
 
 
 @dataclass(frozen=True)
-class _Script:
-    status: int | None  # None: the normal answer, after ``delay``
+class _Script(Script):
     reason: str
-    token: str | None
-    retry_after: float | None
-    delay: float
-    drop_connection: bool
-    goaway: bool
 
 
 @dataclass
@@ -143,7 +136,7 @@ class _Attempt:
     warnings: list[str] = field(default_factory=list)
 
 
-class FakeApns:
+class FakeApns(FakeServer[ReceivedPush, _Script]):
     """One APNs environment on one port. Public methods are safe from any thread.
 
     The attributes below are knobs with the documented defaults; set them before
@@ -157,6 +150,12 @@ class FakeApns:
         *,
         registry: ApnsRegistry | None = None,
     ) -> None:
+        super().__init__(
+            ca.server_context(("h2",), client_certificates=True),
+            SETTINGS,
+            lambda push: push.status == 200,
+            idle_goaway_data=b'{"reason":"IdleTimeout"}',
+        )
         self.ca = ca
         self.environment: Environment = environment
         self.registry = registry or ApnsRegistry()
@@ -169,36 +168,11 @@ class FakeApns:
         self.token_churn: TokenChurn | None = TokenChurn(limit=2, window=20 * 60)
         self.device_rate_limit: RateLimiter | None = None
         self.clock: Callable[[], float] = time.time
-        self._lock = threading.Lock()
         self._token_states: dict[str, tuple[TokenState, int | None]] = {}
         self._connections: dict[int, _ConnectionState] = {}
         self._priority: list[PriorityFrame] = []
-        self._records: Recorder[ReceivedPush] = Recorder(lambda push: push.status == 200)
-        self._scripts: Scripts[_Script] = Scripts()
-        self._server = H2Server(
-            self,
-            ca.server_context(("h2",), client_certificates=True),
-            SETTINGS,
-            idle_goaway_data=b'{"reason":"IdleTimeout"}',
-        )
-        self._loop: asyncio.AbstractEventLoop | None = None
 
     # Serving
-
-    async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
-        self._loop = asyncio.get_running_loop()
-        await self._server.start(host, port)
-
-    async def aclose(self) -> None:
-        await self._server.aclose()
-
-    @property
-    def url(self) -> str:
-        return f"https://{self._server.host}:{self._server.port}"
-
-    @property
-    def port(self) -> int:
-        return self._server.port
 
     @property
     def goaway_on_excess_streams(self) -> bool:
@@ -332,20 +306,17 @@ class FakeApns:
         connection without an answer; ``goaway`` answers, then sends GOAWAY with debug
         data ``{"reason": reason}`` (say ``503 Shutdown``) and closes the connection.
         """
-        script = _Script(status, reason, token, retry_after, delay, drop_connection, goaway)
+        script = _Script(status, token, retry_after, delay, drop_connection, goaway, reason=reason)
         self._scripts.add(script, times)
 
     def goaway(self, reason: str = "Shutdown") -> None:
         """Send GOAWAY with ``{"reason": reason}`` on every open connection, after their
         current requests are answered."""
-        data = json.dumps({"reason": reason}, separators=(",", ":")).encode()
-        if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._server.goaway_all, data)
+        self._goaway_all(json.dumps({"reason": reason}, separators=(",", ":")).encode())
 
     def reset(self) -> None:
         """Forget records, scripts, token states and rate-limit history (not credentials)."""
-        self._records.clear()
-        self._scripts.clear()
+        super().reset()
         if self.token_churn is not None:
             self.token_churn.clear()
         if self.device_rate_limit is not None:
@@ -354,23 +325,7 @@ class FakeApns:
             self._token_states.clear()
             self._priority.clear()
 
-    # Records
-
-    @property
-    def received(self) -> list[ReceivedPush]:
-        """Every request answered (or dropped), accepted or not, in arrival order."""
-        return self._records.all()
-
-    @property
-    def delivered(self) -> list[ReceivedPush]:
-        return self._records.counted()
-
-    def wait_for(self, count: int, timeout: float = 10.0) -> list[ReceivedPush]:
-        """The first ``count`` accepted (200) pushes, waiting up to ``timeout`` seconds.
-
-        Blocks: call it from a test thread, not from the loop the fake runs on.
-        """
-        return self._records.wait_for(count, timeout)
+    # Records (also :attr:`received`, :attr:`delivered` with status 200, :meth:`wait_for`)
 
     @property
     def priority_frames(self) -> list[PriorityFrame]:
@@ -415,11 +370,8 @@ class FakeApns:
         script = self._scripts.take(attempt.token) if reject is None else None
         retry_after = None
         if script is not None:
-            if script.delay:
-                await asyncio.sleep(script.delay)
-            if script.drop_connection:
-                self._records.add(replace(record, status=None, detail="scripted: dropped"))
-                request.connection.drop()
+            dropped = replace(record, status=None, detail="scripted: dropped")
+            if await self._delay_or_drop(script, request, dropped):
                 return None
             if script.status not in (None, 200):
                 reject = Reject(script.status, script.reason, "scripted")
@@ -535,17 +487,11 @@ class FakeApns:
     def _record(
         self, request: Request, attempt: _Attempt, apns_id: str, now: float
     ) -> ReceivedPush:
-        headers: dict[str, str] = {}
-        for name, value in request.headers:
-            headers.setdefault(name, value)
-        try:
-            parsed = json.loads(request.body)
-        except (UnicodeDecodeError, ValueError):
-            parsed = None
+        parsed = request.json()
         credential = attempt.credential
         return ReceivedPush(
             token=attempt.token,
-            headers=headers,
+            headers=request.header_map(),
             payload=request.body,
             json=parsed if isinstance(parsed, dict) else None,
             status=None,

@@ -18,23 +18,21 @@ Errors are google.rpc.Status envelopes as Google sends them (indented JSON).
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import secrets
-import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import h2.events
 from h2.settings import SettingCodes
 
 from pushgate.fakes import fcm_message
+from pushgate.fakes.base import FakeServer
 from pushgate.fakes.fcm_oauth import GOOGLE_TOKEN_URI, TokenIssuer, TokenRequest
-from pushgate.fakes.h2server import Connection, H2Server, Request, Response
-from pushgate.fakes.state import RateLimiter, Recorder, Scripts, retry_after_header
+from pushgate.fakes.h2server import Connection, Request, Response
+from pushgate.fakes.state import RateLimiter, Recorder, Script, retry_after_header
 from pushgate.fakes.tls import FakeCA
 
 __all__ = ["FakeFcm", "ReceivedMessage", "TokenRequest"]
@@ -155,14 +153,8 @@ _TOKEN_STATES: dict[str, _Error | None] = {
 
 
 @dataclass(frozen=True)
-class _Script:
-    status: int | None  # None: the normal answer, after ``delay``
+class _Script(Script):
     error_code: str | None
-    token: str | None
-    retry_after: float | None
-    delay: float
-    drop_connection: bool
-    goaway: bool
 
 
 @dataclass
@@ -172,13 +164,19 @@ class _Attempt:
     validate_only: bool = False
 
 
-class FakeFcm:
+class FakeFcm(FakeServer[ReceivedMessage, _Script]):
     """FCM v1 and its token endpoint on one port. Public methods are safe from any thread.
 
-    The attributes below are knobs with the documented defaults.
+    The attributes below are knobs with the documented defaults. :attr:`delivered` and
+    :meth:`wait_for` leave out ``validate_only`` messages.
     """
 
     def __init__(self, ca: FakeCA) -> None:
+        super().__init__(
+            ca.server_context(("h2",)),
+            SETTINGS,
+            lambda message: message.status == 200 and not message.validate_only,
+        )
         self.token_pattern = re.compile(r"[A-Za-z0-9_:\-]{20,4096}")
         self.access_token_lifetime = 3599
         self.clock_skew = 60.0
@@ -188,33 +186,11 @@ class FakeFcm:
         self.device_quota: RateLimiter | None = None  # ~240/min is reported (sec. 2.6)
         self.clock: Callable[[], float] = time.time
         self.issuer = TokenIssuer()
-        self._lock = threading.Lock()
         self._token_states: dict[str, TokenState] = {}
         self._api_disabled: set[str] = set()
-        self._records: Recorder[ReceivedMessage] = Recorder(
-            lambda message: message.status == 200 and not message.validate_only
-        )
         self._token_requests: Recorder[TokenRequest] = Recorder(lambda r: r.status == 200)
-        self._scripts: Scripts[_Script] = Scripts()
-        self._server = H2Server(self, ca.server_context(("h2",)), SETTINGS)
-        self._loop: asyncio.AbstractEventLoop | None = None
 
     # Serving
-
-    async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
-        self._loop = asyncio.get_running_loop()
-        await self._server.start(host, port)
-
-    async def aclose(self) -> None:
-        await self._server.aclose()
-
-    @property
-    def url(self) -> str:
-        return f"https://{self._server.host}:{self._server.port}"
-
-    @property
-    def port(self) -> int:
-        return self._server.port
 
     @property
     def token_uri(self) -> str:
@@ -266,19 +242,19 @@ class FakeFcm:
         """
         default = _DEFAULT_CODES.get(status or 200)
         code = default if error_code is None else error_code or None
-        script = _Script(status, code, token, retry_after, delay, drop_connection, goaway)
+        script = _Script(
+            status, token, retry_after, delay, drop_connection, goaway, error_code=code
+        )
         self._scripts.add(script, times)
 
     def goaway(self) -> None:
         """GOAWAY on every open connection, after their current requests are answered."""
-        if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._server.goaway_all, b"")
+        self._goaway_all(b"")
 
     def reset(self) -> None:
         """Forget records, scripts, token states, disabled APIs and quota use (not accounts)."""
-        self._records.clear()
+        super().reset()
         self._token_requests.clear()
-        self._scripts.clear()
         for limiter in (self.project_quota, self.device_quota):
             if limiter is not None:
                 limiter.clear()
@@ -286,20 +262,7 @@ class FakeFcm:
             self._token_states.clear()
             self._api_disabled.clear()
 
-    # Records
-
-    @property
-    def received(self) -> list[ReceivedMessage]:
-        return self._records.all()
-
-    @property
-    def delivered(self) -> list[ReceivedMessage]:
-        """Accepted messages, ``validate_only`` ones excepted."""
-        return self._records.counted()
-
-    def wait_for(self, count: int, timeout: float = 10.0) -> list[ReceivedMessage]:
-        """The first ``count`` delivered messages, waiting up to ``timeout`` seconds (blocks)."""
-        return self._records.wait_for(count, timeout)
+    # Records (also :attr:`received`, :attr:`delivered`, :meth:`wait_for`)
 
     @property
     def token_requests(self) -> list[TokenRequest]:
@@ -310,12 +273,6 @@ class FakeFcm:
     def connection_made(self, connection: Connection) -> int:
         return 100  # FCM allows about 100 concurrent streams (sec. 2.1)
 
-    def connection_lost(self, connection: Connection) -> None:
-        pass
-
-    def priority_received(self, connection: Connection, event: h2.events.PriorityUpdated) -> None:
-        pass
-
     async def handle(self, request: Request) -> Response | None:
         now = self.clock()
         if request.path.partition("?")[0] == "/token":
@@ -324,11 +281,8 @@ class FakeFcm:
         error = self._check(request, attempt, now)
         script = self._scripts.take(attempt.token or "") if error is None else None
         if script is not None:
-            if script.delay:
-                await asyncio.sleep(script.delay)
-            if script.drop_connection:
-                self._record(request, attempt, now, None, None, "scripted: dropped")
-                request.connection.drop()
+            dropped = self._record(request, attempt, now, None, None, "scripted: dropped")
+            if await self._delay_or_drop(script, request, dropped):
                 return None
             if script.status is not None and script.status != 200:
                 message = _MESSAGES.get(script.status, "Scripted error.")
@@ -344,13 +298,15 @@ class FakeFcm:
             if error.retry_after is not None:
                 headers.append(("retry-after", retry_after_header(error.retry_after)))
             code = error.error_code or STATUS_NAMES.get(error.status, "UNKNOWN")
-            self._record(request, attempt, now, error.status, code, error.message)
+            self._records.add(
+                self._record(request, attempt, now, error.status, code, error.message)
+            )
             return Response(error.status, headers, error.body())
         if attempt.validate_only:
             message_id = "fake_message_id"
         else:
             message_id = f"0:{int(now * 1000)}%{secrets.token_hex(8)}"
-        self._record(request, attempt, now, 200, None, "", message_id)
+        self._records.add(self._record(request, attempt, now, 200, None, "", message_id))
         name = f"projects/{attempt.project}/messages/{message_id}"
         return Response(200, headers, json.dumps({"name": name}, indent=2).encode())
 
@@ -463,19 +419,12 @@ class FakeFcm:
         error_code: str | None,
         detail: str,
         message_id: str | None = None,
-    ) -> None:
-        headers: dict[str, str] = {}
-        for name, value in request.headers:
-            headers.setdefault(name, value)
-        try:
-            body = json.loads(request.body)
-        except (UnicodeDecodeError, ValueError):
-            body = None
-        record = ReceivedMessage(
+    ) -> ReceivedMessage:
+        return ReceivedMessage(
             project=attempt.project,
             token=attempt.token if isinstance(attempt.token, str) else None,
-            headers=headers,
-            body=body,
+            headers=request.header_map(),
+            body=request.json(),
             raw=request.body,
             status=status,
             error_code=error_code,
@@ -486,4 +435,3 @@ class FakeFcm:
             validate_only=attempt.validate_only,
             detail=detail,
         )
-        self._records.add(record)

@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import logging
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import h2.config
 import h2.connection
@@ -47,6 +48,20 @@ class Request:
             if key == name:
                 return value
         return None
+
+    def header_map(self) -> dict[str, str]:
+        """Every header by name, pseudo-headers included; a repeated one keeps its first value."""
+        headers: dict[str, str] = {}
+        for name, value in self.headers:
+            headers.setdefault(name, value)
+        return headers
+
+    def json(self) -> Any:
+        """The body parsed as JSON, or None when it is not JSON."""
+        try:
+            return json.loads(self.body)
+        except (UnicodeDecodeError, ValueError):
+            return None
 
     @property
     def method(self) -> str:

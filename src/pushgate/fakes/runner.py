@@ -71,6 +71,14 @@ class FakeProviders:
             "PUSHGATE_PROVIDER_CA_FILE": str(self.ca_file),
         }
 
+    def reset(self) -> None:
+        """Forget every fake's records, scripts, token states and rate-limit use."""
+        for fake in self._fakes():
+            fake.reset()
+
+    def _fakes(self) -> tuple[FakeApns | FakeFcm, ...]:
+        return (self.apns, self.apns_sandbox, self.fcm)
+
     def _start(self) -> None:
         if self._loop is not None:
             return
@@ -85,13 +93,12 @@ class FakeProviders:
             raise
 
     async def _serve(self) -> None:
-        fakes: tuple[FakeApns | FakeFcm, ...] = (self.apns, self.apns_sandbox, self.fcm)
-        for offset, fake in enumerate(fakes):
+        for offset, fake in enumerate(self._fakes()):
             port = 0 if self.port_base is None else self.port_base + offset
             await fake.start(self.host, port)
 
     async def _close(self) -> None:
-        for fake in (self.apns, self.apns_sandbox, self.fcm):
+        for fake in self._fakes():
             await fake.aclose()
         current = asyncio.current_task()
         tasks = [task for task in asyncio.all_tasks() if task is not current]

@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Generic, Protocol, TypeVar
+from typing import Generic, TypeVar
 
 R = TypeVar("R")
 
@@ -62,14 +62,25 @@ class Recorder(Generic[R]):
             self._items.clear()
 
 
-class Scripted(Protocol):
-    """A scripted reply: for requests to ``token``, or to any token when it is None."""
+@dataclass(frozen=True)
+class Script:
+    """A scripted reply: for requests to ``token``, or to any token when it is None.
 
-    @property
-    def token(self) -> str | None: ...
+    It waits ``delay`` seconds, then drops the connection without an answer
+    (``drop_connection``) or answers: with ``status`` and ``retry_after`` (``status`` None
+    or 200: the normal answer), followed by GOAWAY when ``goaway``. Each fake adds the
+    fields of its error body.
+    """
+
+    status: int | None
+    token: str | None
+    retry_after: float | None
+    delay: float
+    drop_connection: bool
+    goaway: bool
 
 
-S = TypeVar("S", bound=Scripted)
+S = TypeVar("S", bound=Script)
 
 
 @dataclass

@@ -1,0 +1,116 @@
+"""What every fake provider shares: serving on one port, its records and scripts.
+
+:class:`FakeServer` is the :class:`~pushgate.fakes.h2server.Application` part that does
+not depend on the provider; :class:`~pushgate.fakes.apns.FakeApns` and
+:class:`~pushgate.fakes.fcm.FakeFcm` add their checks and answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import threading
+from collections.abc import Callable, Mapping
+from typing import Generic, TypeVar
+
+import h2.events
+from h2.settings import SettingCodes
+
+from pushgate.fakes.h2server import Connection, H2Server, Request, Response
+from pushgate.fakes.state import Recorder, S, Scripts
+
+R = TypeVar("R")
+
+
+class FakeServer(Generic[R, S]):
+    """One fake on one port, recording requests as ``R`` and taking scripts ``S``.
+
+    ``counts`` picks the records that :attr:`delivered` lists and :meth:`wait_for` counts.
+    Public methods are safe from any thread.
+    """
+
+    def __init__(
+        self,
+        ssl_context: ssl.SSLContext,
+        settings: Mapping[SettingCodes, int],
+        counts: Callable[[R], bool],
+        *,
+        idle_goaway_data: bytes = b"",
+    ) -> None:
+        self._lock = threading.Lock()
+        self._records: Recorder[R] = Recorder(counts)
+        self._scripts: Scripts[S] = Scripts()
+        self._server = H2Server(self, ssl_context, settings, idle_goaway_data=idle_goaway_data)
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    # Serving
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        self._loop = asyncio.get_running_loop()
+        await self._server.start(host, port)
+
+    async def aclose(self) -> None:
+        await self._server.aclose()
+
+    @property
+    def url(self) -> str:
+        return f"https://{self._server.host}:{self._server.port}"
+
+    @property
+    def port(self) -> int:
+        return self._server.port
+
+    def _goaway_all(self, debug_data: bytes) -> None:
+        """GOAWAY on every open connection, after their current requests are answered."""
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._server.goaway_all, debug_data)
+
+    # Records
+
+    def reset(self) -> None:
+        """Forget records and scripts; subclasses forget their own state too."""
+        self._records.clear()
+        self._scripts.clear()
+
+    @property
+    def received(self) -> list[R]:
+        """Every request answered (or dropped), accepted or not, in arrival order."""
+        return self._records.all()
+
+    @property
+    def delivered(self) -> list[R]:
+        """The accepted requests: the ones :meth:`wait_for` counts."""
+        return self._records.counted()
+
+    def wait_for(self, count: int, timeout: float = 10.0) -> list[R]:
+        """The first ``count`` delivered requests, waiting up to ``timeout`` seconds.
+
+        Blocks: call it from a test thread, not from the loop the fake runs on.
+        """
+        return self._records.wait_for(count, timeout)
+
+    async def _delay_or_drop(self, script: S, request: Request, dropped: R) -> bool:
+        """Wait out ``script``'s delay; if it then drops the connection, record ``dropped``,
+        drop it and return True."""
+        if script.delay:
+            await asyncio.sleep(script.delay)
+        if not script.drop_connection:
+            return False
+        self._records.add(dropped)
+        request.connection.drop()
+        return True
+
+    # h2server.Application
+
+    def connection_made(self, connection: Connection) -> int:
+        """The connection's initial SETTINGS_MAX_CONCURRENT_STREAMS."""
+        raise NotImplementedError
+
+    def connection_lost(self, connection: Connection) -> None:
+        pass
+
+    def priority_received(self, connection: Connection, event: h2.events.PriorityUpdated) -> None:
+        pass
+
+    async def handle(self, request: Request) -> Response | None:
+        raise NotImplementedError
