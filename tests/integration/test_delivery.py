@@ -49,8 +49,7 @@ def server(
 
 @pytest.fixture(autouse=True)
 def _clean_fakes(fakes: FakeProviders) -> None:
-    for fake in (fakes.apns, fakes.apns_sandbox, fakes.fcm):
-        fake.reset()
+    fakes.reset()
 
 
 def _publish(sns: Any, target: str, message: str, **kwargs: Any) -> str:
