@@ -100,6 +100,40 @@ async def test_empty_batch_starts_nothing() -> None:
     await transport.close()
 
 
+async def test_a_submission_racing_the_wake_up_drain_is_not_lost(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A request_many between the thread's reading of the wake-up pipe and its clearing
+    of the wake-pending flag must not leave the flag set with the pipe empty: every later
+    submission would skip the write, and an idle thread would never see them (a 100,000
+    fan-out on PostgreSQL stalled for good that way)."""
+    transport = Http2Transport()
+    real_os = transport_module.os
+    raced = False
+
+    class RacingOs:
+        def __getattr__(self, name: str) -> object:
+            return getattr(real_os, name)
+
+        @staticmethod
+        def read(fd: int, n: int) -> bytes:
+            nonlocal raced
+            if fd == transport._wake_r and not raced:
+                raced = True
+                transport._wake()  # the asyncio thread submitting at the worst moment
+            return real_os.read(fd, n)
+
+    monkeypatch.setattr(transport_module, "os", RacingOs())
+    refused = Request("GET", "https://127.0.0.1:1/", ())  # answered at once: status 0
+    try:
+        first = await asyncio.wait_for(transport.request(refused), 10)
+        assert raced and first.status == 0
+        second = await asyncio.wait_for(transport.request(refused), 10)  # timed out here
+        assert second.status == 0 and second.error != CLOSED_ERROR
+    finally:
+        await asyncio.wait_for(transport.close(), 10)
+
+
 # -- over real sockets (fixtures fakes, key and transport: conftest.py) ------------------
 
 

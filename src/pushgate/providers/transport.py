@@ -92,10 +92,6 @@ SYSTEM_CA_CANDIDATES: tuple[str, ...] = (
 
 CLOSED_ERROR = "transport closed"
 _CONNECT_TIMEOUT_MS = 10_000
-# While transfers are active, libcurl runs on its timer at least this often even when it
-# asked for no timer: a fan-out on PostgreSQL once stalled with requests queued in a pool
-# and no socket event or timer left to start them (bench/delivery.py, 100,000 endpoints).
-_WATCHDOG_SECONDS = 0.25
 # Idle connections are kept this long: APNs asks for long-lived connections (sec. 1.8).
 _MAX_IDLE_CONNECTION_S = 1800
 _KEEPALIVE_S = 30
@@ -274,7 +270,6 @@ class _Pool:
         "deadline",
         "free",
         "fresh",
-        "kicked",
         "known",
         "multi",
         "pending",
@@ -293,7 +288,6 @@ class _Pool:
         self.pending: deque[tuple[_Batch, int, Request]] = deque()
         self.active = 0  # handed to libcurl and not finished
         self.deadline: float | None = None  # libcurl's timer, monotonic seconds
-        self.kicked = 0.0  # when libcurl last ran on its timer or on the watchdog
         # libcurl's sockets, wrapped (never owned: detached when libcurl drops them) for
         # TCP_CORK; None for a descriptor that is no TCP socket (the resolver's eventfd).
         self.socks: dict[int, socket.socket | None] = {}
@@ -467,10 +461,18 @@ class Http2Transport:
             for key, mask in events:
                 pool = key.data
                 if pool is None:
-                    self._wake_pending = False
-                    with contextlib.suppress(BlockingIOError):
-                        while os.read(wake_r, 4096):
-                            pass
+                    # Drain, then clear the flag, under the lock _wake() runs under.
+                    # Clearing first let a submission in between set the flag and write
+                    # a byte that this drain then swallowed: the flag stayed set with the
+                    # pipe empty, every later submission skipped its write, and once the
+                    # transfers in flight were done the thread slept in select() for good
+                    # with requests in _incoming (the PostgreSQL fan-out stall). A
+                    # submission before this point is in _incoming, taken below.
+                    with self._lock:
+                        with contextlib.suppress(BlockingIOError):
+                            while os.read(wake_r, 4096):
+                                pass
+                        self._wake_pending = False
                     continue
                 flags = 0
                 if mask & selectors.EVENT_READ:
@@ -485,11 +487,8 @@ class Http2Transport:
                 self._take_incoming()
             now = time.monotonic()
             for pool in pools.values():
-                due = pool.deadline is not None and pool.deadline <= now
-                if due or (pool.active and now - pool.kicked >= _WATCHDOG_SECONDS):
-                    if due:
-                        pool.deadline = None
-                    pool.kicked = now
+                if pool.deadline is not None and pool.deadline <= now:
+                    pool.deadline = None
                     self._cork(pool, 1)
                     try:
                         self._socket_action(pool, pycurl.SOCKET_TIMEOUT, 0)
@@ -539,9 +538,6 @@ class Http2Transport:
         for pool in self._pools.values():
             if pool.deadline is not None and (deadline is None or pool.deadline < deadline):
                 deadline = pool.deadline
-            if pool.active:
-                watchdog = pool.kicked + _WATCHDOG_SECONDS
-                deadline = watchdog if deadline is None else min(deadline, watchdog)
         if deadline is None:
             return None
         return max(0.0, deadline - time.monotonic())
