@@ -74,6 +74,7 @@ class _Job:
 
     claim: outbox.ClaimedDelivery
     target: outbox.Target | None = None
+    request_id: str = ""
     notification: Notification | None = None
 
 
@@ -225,7 +226,7 @@ class DeliveryEngine:
             self._forget_messages({c.message_pk for c in claims})
         await self._refresh_apps({t.application_id for t in targets.values()})
         self._in_flight += len(claims)
-        return [_Job(c, targets.get(c.endpoint_id)) for c in claims]
+        return [_Job(c, targets.get(c.endpoint_id), self._request_id(c)) for c in claims]
 
     def _forget_messages(self, keep: set[int]) -> None:
         self._messages = {k: v for k, v in self._messages.items() if k in keep}
@@ -372,7 +373,7 @@ class DeliveryEngine:
         for job in group:
             assert job.target is not None and job.notification is not None
             items.append((job.target.token, job.notification))
-            ids.append(self._request_id(job))
+            ids.append(job.request_id)
         try:
             results = await asyncio.wait_for(
                 client.send_many(items, ids), self._config.send_timeout_seconds
@@ -406,13 +407,13 @@ class DeliveryEngine:
                 pass
             self._pump(app_id, client)
 
-    def _request_id(self, job: _Job) -> str:
+    def _request_id(self, claim: outbox.ClaimedDelivery) -> str:
         """A UUID fixed for a delivery across its attempts (APNs's ``apns-id``): the
         message's id with its last 48 bits replaced by the delivery's row id, so that a
         provider-side log line leads back to the message and the delivery."""
-        message = self._messages.get(job.claim.message_pk)
+        message = self._messages.get(claim.message_pk)
         prefix = message.message_id[:24] if message is not None else "00000000-0000-4000-8000-"
-        return f"{prefix}{job.claim.id & 0xFFFFFFFFFFFF:012x}"
+        return f"{prefix}{claim.id & 0xFFFFFFFFFFFF:012x}"
 
     def _settle(self, app_id: int, group: Sequence[_Job], results: Sequence[SendResult]) -> None:
         """Turn provider outcomes into outbox updates and endpoint / application state."""
