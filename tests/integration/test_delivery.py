@@ -386,9 +386,13 @@ def test_an_idempotency_key_makes_a_retried_publish_a_no_op(
     first = _publish(sns, target, "once", MessageAttributes=key)
     second = _publish(sns, target, "once", MessageAttributes=key)
     assert first == second
-    fakes.apns.wait_for(1)
+    long_key = _mobile({"pushgate.IdempotencyKey": "k" * 5000})  # any length is a key
+    assert _publish(sns, target, "long", MessageAttributes=long_key) == _publish(
+        sns, target, "long", MessageAttributes=long_key
+    )
+    fakes.apns.wait_for(2)
     settled(server, first)
-    assert len(fakes.apns.received) == 1
+    assert len(fakes.apns.received) == 2
 
 
 # --- visibility -----------------------------------------------------------------------

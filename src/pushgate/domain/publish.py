@@ -93,7 +93,8 @@ def _idempotency_key(
     given = attributes.get(IDEMPOTENCY_ATTRIBUTE)
     if given is None or not isinstance(given.value, str):
         return None
-    return f"{target}\n{given.value}"
+    # Hashed: the key is the caller's, as long as any attribute value.
+    return f"{target}\n" + hashlib.sha256(given.value.encode()).hexdigest()
 
 
 def _new_message(
