@@ -1279,14 +1279,20 @@ def report(
     return "\n".join(parts)
 
 
-def write_readme(text: str) -> None:
-    block = f"{FIGURES_START}\n{text}\n{FIGURES_END}"
-    current = README.read_text() if README.exists() else "# Benchmarks\n\n## Figures\n"
-    if FIGURES_START in current and FIGURES_END in current:
-        head, rest = current.split(FIGURES_START, 1)
-        README.write_text(head + block + rest.split(FIGURES_END, 1)[1])
+def replace_readme_block(start: str, end: str, text: str, heading: str = "") -> None:
+    """Put ``text`` between the ``start``/``end`` markers of bench/README.md; without
+    them, append ``heading`` and the marked block."""
+    block = f"{start}\n{text}\n{end}"
+    current = README.read_text() if README.exists() else "# Benchmarks\n"
+    if start in current and end in current:
+        head, rest = current.split(start, 1)
+        README.write_text(head + block + rest.split(end, 1)[1])
     else:
-        README.write_text(current.rstrip("\n") + "\n\n" + block + "\n")
+        README.write_text(current.rstrip("\n") + "\n\n" + heading + block + "\n")
+
+
+def write_readme(text: str) -> None:
+    replace_readme_block(FIGURES_START, FIGURES_END, text, "## Figures\n\n")
 
 
 # -- main ------------------------------------------------------------------------------------

@@ -72,6 +72,7 @@ from control_plane import (
     SECRET_ACCESS_KEY,
     VENV_BIN,
     Server,
+    _interrupt,
     _keep_log_tail,
     export_source,
     free_port,
@@ -84,6 +85,7 @@ from control_plane import (
     postgres_cpu_seconds,
     postgres_database,
     proc_cpu_seconds,
+    replace_readme_block,
     sns_client,
     summarise_profile,
     wait_for_quiet,
@@ -1225,14 +1227,7 @@ request per endpoint. Missing a goal only shows in the report.
 
 
 def write_readme(text: str) -> None:
-    block = f"{DELIVERY_START}\n{text}\n{DELIVERY_END}"
-    current = README.read_text() if README.exists() else "# Benchmarks\n"
-    if DELIVERY_START in current and DELIVERY_END in current:
-        head, rest = current.split(DELIVERY_START, 1)
-        README.write_text(head + block + rest.split(DELIVERY_END, 1)[1])
-    else:
-        section = f"{SECTION_TITLE}\n\n{SECTION_INTRO}{block}\n"
-        README.write_text(current.rstrip("\n") + "\n\n" + section)
+    replace_readme_block(DELIVERY_START, DELIVERY_END, text, f"{SECTION_TITLE}\n\n{SECTION_INTRO}")
 
 
 # -- main ------------------------------------------------------------------------------------
@@ -1285,10 +1280,6 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     if not args.stores or set(args.stores) - {"sqlite", "postgresql"}:
         p.error("--stores: sqlite and/or postgresql")
     return args
-
-
-def _interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt  # unwinds like Ctrl-C, so every server started here is stopped
 
 
 def main(argv: Sequence[str] | None = None) -> int:
