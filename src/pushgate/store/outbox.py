@@ -505,18 +505,3 @@ def message_status(
         counts=counts,
         deliveries=[DeliveryStatus(*tuple(r)) for r in page],
     )
-
-
-def queue_depth(conn: Connection, now: float) -> tuple[int, float | None]:
-    """How many deliveries are due now, and the due time of the oldest."""
-    count, oldest = conn.execute(
-        select(func.count(), func.min(d.c.due_at)).where(d.c.state == QUEUED, d.c.due_at <= now)
-    ).one()
-    return int(count), (float(oldest) if oldest is not None else None)
-
-
-def pending_work(conn: Connection) -> int:
-    """Queued deliveries plus unfinished fan-out jobs (for tests and shutdown)."""
-    queued = conn.execute(select(func.count()).where(d.c.state == QUEUED)).scalar_one()
-    jobs = conn.execute(select(func.count()).where(m.c.fanout_due_at.is_not(None))).scalar_one()
-    return int(queued) + int(jobs)
