@@ -199,7 +199,7 @@ class DeliveryEngine:
     async def _claim(self, limit: int) -> list[_Job]:
         now = time.time()
         lease = now + self._config.lease_seconds
-        known = set(self._messages)
+        known = self._messages
 
         def tx(
             conn: Connection,
@@ -212,7 +212,7 @@ class DeliveryEngine:
             if not claims:
                 return claims, {}, {}
             targets = outbox.targets(conn, {c.endpoint_id for c in claims})
-            missing = {c.message_pk for c in claims} - known
+            missing = {c.message_pk for c in claims if c.message_pk not in known}
             found = outbox.messages_by_pk(conn, missing) if missing else {}
             return claims, targets, found
 
