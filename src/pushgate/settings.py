@@ -15,6 +15,8 @@ from typing import Any, Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from pushgate.providers import hosts
+
 ENV_PREFIX = "PUSHGATE_"
 # How `pushgate serve --workers N` hands its resolved settings to the worker processes.
 FORWARDED = "_PUSHGATE_FORWARDED_SETTINGS"
@@ -61,10 +63,11 @@ class Settings(BaseSettings):
     baidu_url: str = "https://api.tuisong.baidu.com"
     hms_url: str = "https://push-api.cloud.huawei.com"
     hms_token_url: str = "https://oauth-login.cloud.huawei.com/oauth2/v3/token"
-    wns_allowed_hosts: str = "*.notify.windows.com"
-    webpush_allowed_hosts: str = (
-        "fcm.googleapis.com,updates.push.services.mozilla.com,*.push.apple.com,*.notify.windows.com"
-    )
+    # Device-supplied URLs may only point at these hosts (providers/hosts.py): a comma-
+    # separated list of host names, "*.suffix" wildcards, each with an optional ":port".
+    wns_allowed_hosts: str = ",".join(hosts.WNS_HOSTS)
+    mpns_allowed_hosts: str = ",".join(hosts.MPNS_HOSTS)
+    webpush_allowed_hosts: str = ",".join(hosts.WEBPUSH_HOSTS)
     provider_ca_file: Path | None = None
 
     # The delivery engine (roles all and worker).

@@ -329,7 +329,7 @@ def test_name_with_a_forbidden_character(sns: Any, name: str) -> None:
     )
 
 
-@pytest.mark.parametrize("platform", ["FCM", "gcm", "apns", "HMS", "BaIdU", ""])
+@pytest.mark.parametrize("platform", ["FCM", "gcm", "apns", "hms", "webpush", "BaIdU", ""])
 def test_unsupported_platform(sns: Any, platform: str) -> None:
     with pytest.raises(ClientError) as err:
         sns.create_platform_application(

@@ -148,7 +148,10 @@ def test_platform_value_must_be_a_json_object(platform: Platform, value: str, wh
     assert why in reason(platform, {"default": "d", platform.value: value})
 
 
-@pytest.mark.parametrize("platform", [Platform.ADM, Platform.WNS, Platform.MPNS, Platform.BAIDU])
+@pytest.mark.parametrize(
+    "platform",
+    [Platform.ADM, Platform.WNS, Platform.MPNS, Platform.BAIDU, Platform.WEBPUSH, Platform.HMS],
+)
 def test_unsupported_platforms(platform: Platform) -> None:
     assert reason(platform, None) == f"Delivery to {platform.value} endpoints is not supported"
 

@@ -6,7 +6,8 @@ from enum import StrEnum
 
 
 class Platform(StrEnum):
-    """The platforms of Amazon SNS mobile push (the ``Platform`` parameter)."""
+    """The platforms of Amazon SNS mobile push (the ``Platform`` parameter), and two that
+    SNS lacks: ``WEBPUSH`` (browsers, RFC 8030/8291/8292) and ``HMS`` (Huawei Push Kit)."""
 
     APNS = "APNS"
     APNS_SANDBOX = "APNS_SANDBOX"
@@ -19,6 +20,8 @@ class Platform(StrEnum):
     WNS = "WNS"
     MPNS = "MPNS"
     BAIDU = "BAIDU"
+    WEBPUSH = "WEBPUSH"
+    HMS = "HMS"
 
 
 APPLE_PLATFORMS = frozenset(

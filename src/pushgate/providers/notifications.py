@@ -38,4 +38,100 @@ class FcmNotification:
     expires_at: float | None = None
 
 
-Notification = ApnsNotification | FcmNotification
+@dataclass(frozen=True, slots=True)
+class AdmNotification:
+    """An ADM message minus the registration id (specs/providers.md sec. 3.2).
+
+    ``data`` is string to string; ``expires_after`` seconds (1 ... 2678400), None for ADM's
+    default of a week.
+    """
+
+    data: dict[str, str] = field(default_factory=dict)
+    consolidation_key: str | None = None
+    expires_after: int | None = None
+    expires_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WnsNotification:
+    """A WNS request minus the channel URI (specs/providers.md sec. 4.2).
+
+    ``kind`` is the ``X-WNS-Type`` (``wns/toast``, ``wns/tile``, ``wns/badge``,
+    ``wns/raw``); ``body`` the XML (or raw bytes); the rest become ``X-WNS-*`` headers
+    when not None.
+    """
+
+    kind: str
+    body: bytes
+    cache_policy: str | None = None
+    tag: str | None = None
+    group: str | None = None
+    ttl: int | None = None
+    suppress_popup: bool | None = None
+    expires_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MpnsNotification:
+    """An MPNS request minus the channel URI (specs/providers.md sec. 4.4).
+
+    ``target`` is ``X-WindowsPhone-Target`` (``toast``, ``token`` for tiles, None for raw);
+    ``notification_class`` the ``X-NotificationClass`` (1-3, 11-13, 21-23).
+    """
+
+    body: bytes
+    target: str | None
+    notification_class: int
+    expires_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BaiduNotification:
+    """A Baidu ``push/single_device`` request minus the channel id (sec. 5.1).
+
+    ``msg_type`` 0 is a pass-through message, 1 a notification; ``device_type`` 3 Android,
+    4 iOS; ``deploy_status`` 1 development, 2 production (iOS only).
+    """
+
+    msg: str
+    msg_type: int = 0
+    msg_expires: int | None = None
+    device_type: int | None = None
+    deploy_status: int | None = None
+    expires_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WebPushNotification:
+    """A Web Push message before encryption (specs/providers.md sec. 6.1).
+
+    ``payload`` is the plaintext (encrypted per subscription, RFC 8291); ``ttl`` the
+    required ``TTL`` header in seconds.
+    """
+
+    payload: bytes
+    ttl: int
+    urgency: str | None = None
+    topic: str | None = None
+    expires_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HmsNotification:
+    """An HMS Push Kit message minus ``token`` (specs/providers.md sec. 7.2)."""
+
+    message: dict[str, Any] = field(default_factory=dict)
+    validate_only: bool = False
+    expires_at: float | None = None
+
+
+Notification = (
+    ApnsNotification
+    | FcmNotification
+    | AdmNotification
+    | WnsNotification
+    | MpnsNotification
+    | BaiduNotification
+    | WebPushNotification
+    | HmsNotification
+)
