@@ -28,6 +28,7 @@ from pushgate.delivery.engine import DeliveryEngine, EngineConfig
 from pushgate.delivery.retry import RetryPolicy
 from pushgate.domain import access_keys
 from pushgate.domain.runtime import Runtime
+from pushgate.providers.hosts import DeviceHosts
 from pushgate.settings import Settings, forwarded, unknown_env_vars
 from pushgate.store import migrate
 from pushgate.store.database import Database
@@ -49,6 +50,9 @@ def build_runtime(settings: Settings) -> Runtime:
         secrets=SecretBox(key),
         account_id=settings.account_id,
         validate_credentials=settings.validate_credentials,
+        device_hosts=DeviceHosts.from_settings(
+            settings.wns_allowed_hosts, settings.mpns_allowed_hosts, settings.webpush_allowed_hosts
+        ),
     )
 
 

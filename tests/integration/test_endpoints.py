@@ -388,6 +388,39 @@ def test_baidu_requires_channel_id_and_user_id(sns: Any, platform: str) -> None:
         sns.delete_platform_application(PlatformApplicationArn=app_arn)
 
 
+# --- channel URIs (WNS, MPNS): device-chosen URLs are allow-listed ---------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [
+        ("https://169.254.169.254/latest/meta-data/", "host 169.254.169.254:443 is not on"),
+        ("https://notify.windows.com.evil.example/?token=x", "is not on the allow-list"),
+        ("https://notify.windows.com/?token=x", "host notify.windows.com:443 is not on"),
+        ("http://db5.notify.windows.com/?token=x", "not an https URL"),
+        ("https://db5.notify.windows.com:8443/?token=x", "host db5.notify.windows.com:8443"),
+        ("https://user:pw@db5.notify.windows.com/?token=x", "the URL carries credentials"),
+        ("not a url", "not an https URL"),
+    ],
+)
+def test_wns_channel_hosts_are_allow_listed(sns: Any, url: str, why: str) -> None:
+    app_arn = new_app(sns, "WNS")
+    try:
+        with pytest.raises(ClientError) as err:
+            endpoint(sns, app_arn, url)
+        message = err.value.response["Error"]["Message"]
+        assert message.startswith("Invalid parameter: Token Reason: the channel URI is refused: ")
+        assert why in message and message.endswith("(PUSHGATE_WNS_ALLOWED_HOSTS)")
+        good = endpoint(sns, app_arn, "https://db5.notify.windows.com/?token=AwYAAAB")
+        with pytest.raises(ClientError) as err:
+            set_attributes(sns, good, Token=url)
+        assert why in err.value.response["Error"]["Message"]
+        assert [e["EndpointArn"] for e in listed(sns, app_arn)] == [good]
+        assert attributes_of(sns, good)["Token"] == "https://db5.notify.windows.com/?token=AwYAAAB"
+    finally:
+        sns.delete_platform_application(PlatformApplicationArn=app_arn)
+
+
 def test_baidu_attributes_are_not_valid_elsewhere(sns: Any, app: str) -> None:
     arn = endpoint(sns, app, token())
     with pytest.raises(ClientError) as err:

@@ -19,6 +19,8 @@ from pushgate.domain.attributes import bool_text, parse_bool, reject_unknown, re
 from pushgate.domain.errors import InvalidParameter, NotFound
 from pushgate.domain.platforms import APPLE_PLATFORMS, Platform, parse_platform
 from pushgate.domain.runtime import Runtime
+from pushgate.providers import hosts
+from pushgate.providers.hosts import DeviceHosts
 from pushgate.store import endpoints as store
 from pushgate.store.endpoints import EndpointRow
 
@@ -66,11 +68,30 @@ def _check_baidu(token: str, extra: Mapping[str, str] | None) -> None:
         raise InvalidParameter("Invalid parameter: Token Reason: Token must contain the ChannelId")
 
 
-def _normalise_token(platform: Platform, token: str) -> str:
+def _normalise_token(platform: Platform, token: str, device_hosts: DeviceHosts) -> str:
     if not token:
         raise InvalidParameter("Invalid parameter: Token Reason: Token is not specified")
     # SNS reports APNs tokens in lower case: normalise on write (sns-api.md sec. 4.6).
-    return token.lower() if platform in APPLE_PLATFORMS else token
+    if platform in APPLE_PLATFORMS:
+        return token.lower()
+    if platform is Platform.WNS:
+        _check_device_url(token, device_hosts.wns, "PUSHGATE_WNS_ALLOWED_HOSTS", ("https",))
+    elif platform is Platform.MPNS:
+        schemes = ("http", "https")
+        _check_device_url(token, device_hosts.mpns, "PUSHGATE_MPNS_ALLOWED_HOSTS", schemes)
+    return token
+
+
+def _check_device_url(
+    url: str, allowed: tuple[str, ...], setting: str, schemes: tuple[str, ...]
+) -> None:
+    """A channel URI chosen by a device must point at the provider: pushgate would
+    otherwise send requests wherever a client tells it (server-side request forgery)."""
+    reason = hosts.refusal(url, allowed, schemes)
+    if reason is not None:
+        raise InvalidParameter(
+            f"Invalid parameter: Token Reason: the channel URI is refused: {reason} ({setting})"
+        )
 
 
 def _platform_of(app_platform: str) -> Platform:
@@ -93,6 +114,7 @@ def _endpoint_row(
     app_name: str,
     token: str,
     given: Mapping[str, str],
+    device_hosts: DeviceHosts,
 ) -> EndpointRow:
     """The endpoint a create request describes, validated (application id left at 0)."""
     reject_unknown(given, _allowed(platform))
@@ -100,7 +122,7 @@ def _endpoint_row(
         _check_custom_user_data(given["CustomUserData"])
     enabled = parse_bool(given["Enabled"], "Enabled") if "Enabled" in given else None
     extra = {k: given[k] for k in BAIDU_ATTRIBUTES if k in given} or None
-    normalised = _normalise_token(platform, token)
+    normalised = _normalise_token(platform, token, device_hosts)
     if platform is Platform.BAIDU:
         _check_baidu(normalised, extra)
     return EndpointRow(
@@ -115,7 +137,11 @@ def _endpoint_row(
 
 
 def _new_endpoint(
-    scope: arns.Scope, application_arn: str, token: str, given: Mapping[str, str]
+    scope: arns.Scope,
+    application_arn: str,
+    token: str,
+    given: Mapping[str, str],
+    device_hosts: DeviceHosts,
 ) -> EndpointRow | None:
     """The endpoint to insert on the fast path, built from the application ARN alone; None
     when the request needs the full path (it is invalid, or names no known platform)."""
@@ -124,7 +150,7 @@ def _new_endpoint(
     if platform is None:
         return None
     try:
-        return _endpoint_row(scope, platform, platform_name, app_name, token, given)
+        return _endpoint_row(scope, platform, platform_name, app_name, token, given, device_hosts)
     except InvalidParameter:
         return None
 
@@ -143,7 +169,7 @@ async def create(
         given["CustomUserData"] = custom_user_data  # the attribute wins over the parameter
     token = given.pop("Token", token)
 
-    fast = _new_endpoint(scope, application_arn, token, given)
+    fast = _new_endpoint(scope, application_arn, token, given, rt.device_hosts)
     if fast is not None and await rt.db.write_one_statement(
         store.insert_new, application_arn, fast, rt.clock()
     ):
@@ -154,7 +180,7 @@ async def create(
         # full path, with its checks in SNS's order.
         app = get_application_or_404(conn, application_arn)
         platform = _platform_of(app.platform)
-        row = _endpoint_row(scope, platform, app.platform, app.name, token, given)
+        row = _endpoint_row(scope, platform, app.platform, app.name, token, given, rt.device_hosts)
         row.application_id = app.id
         existing = store.by_token(conn, app.id, row.token)
         if existing is not None:
@@ -202,7 +228,7 @@ async def set_attributes(rt: Runtime, arn: str, attributes: Mapping[str, str]) -
             enabled_changed = enabled != endpoint.enabled
             endpoint.enabled = enabled
         if "Token" in attributes:
-            token = _normalise_token(platform, attributes["Token"])
+            token = _normalise_token(platform, attributes["Token"], rt.device_hosts)
             if token != endpoint.token:
                 other = store.by_token(conn, endpoint.application_id, token)
                 if other is not None:

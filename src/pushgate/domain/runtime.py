@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from pushgate.crypto import SecretBox
+from pushgate.providers.hosts import DeviceHosts
 from pushgate.store.database import Database
 
 
@@ -47,3 +48,5 @@ class Runtime:
     validate_credentials: bool = True
     clock: Callable[[], datetime] = field(default=utcnow)
     work: WorkSignal = field(default_factory=WorkSignal)
+    # Where device-supplied URLs (WNS/MPNS channels, Web Push endpoints) may point.
+    device_hosts: DeviceHosts = field(default_factory=DeviceHosts)

@@ -11,6 +11,7 @@ port, only the scheme's default port matches.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 WNS_HOSTS = ("*.notify.windows.com",)
@@ -22,6 +23,19 @@ WEBPUSH_HOSTS = (
     "*.push.apple.com",
     "*.notify.windows.com",
 )
+
+
+@dataclass(frozen=True)
+class DeviceHosts:
+    """The allow-lists of the platforms whose device tokens are URLs."""
+
+    wns: tuple[str, ...] = WNS_HOSTS
+    mpns: tuple[str, ...] = MPNS_HOSTS
+    webpush: tuple[str, ...] = WEBPUSH_HOSTS
+
+    @classmethod
+    def from_settings(cls, wns: str, mpns: str, webpush: str) -> DeviceHosts:
+        return cls(parse_allow_list(wns), parse_allow_list(mpns), parse_allow_list(webpush))
 
 
 def parse_allow_list(value: str | Iterable[str]) -> tuple[str, ...]:
