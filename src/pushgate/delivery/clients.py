@@ -17,8 +17,10 @@ from typing import Protocol
 from pushgate.domain.applications import stored_credentials
 from pushgate.domain.platforms import APPLE_PLATFORMS, Platform, parse_platform
 from pushgate.domain.runtime import Runtime
+from pushgate.providers.adm import AdmClient
 from pushgate.providers.apns import ApnsCertificateAuth, ApnsClient, ApnsTokenAuth
 from pushgate.providers.fcm import FcmClient
+from pushgate.providers.hms import HmsClient
 from pushgate.providers.notifications import Notification
 from pushgate.providers.outcomes import SendResult
 from pushgate.providers.transport import Http2Transport
@@ -100,6 +102,11 @@ class ClientRegistry:
                     "authenticate against; set PlatformCredential to a service-account JSON"
                 )
             return FcmClient(self._settings.fcm_url, json.loads(credential), self.transport)
+        s = self._settings
+        if platform is Platform.ADM:
+            return AdmClient(s.adm_url, s.adm_token_url, principal, credential, self.transport)
+        if platform is Platform.HMS:
+            return HmsClient(s.hms_url, s.hms_token_url, principal, credential, self.transport)
         raise Unsupported(f"PlatformNotSupported: delivery to {app.platform} is not implemented")
 
     def replace_transport(self) -> None:

@@ -11,18 +11,20 @@ import threading
 from pathlib import Path
 from types import TracebackType
 
+from pushgate.fakes.adm import FakeAdm
 from pushgate.fakes.apns import ApnsRegistry, FakeApns
 from pushgate.fakes.fcm import FakeFcm
+from pushgate.fakes.hms import FakeHms
 from pushgate.fakes.tls import FakeCA
 
 _START_TIMEOUT = 30.0
 
 
 class FakeProviders:
-    """APNs production, APNs sandbox and FCM, serving until :meth:`stop`.
+    """Every fake provider, serving until :meth:`stop`.
 
     ``with FakeProviders.start(directory) as fakes: ...``; ``port_base`` puts them on
-    ``port_base``, ``+1`` and ``+2`` instead of free ports.
+    consecutive ports from ``port_base`` (in :meth:`_fakes` order) instead of free ports.
     """
 
     def __init__(
@@ -41,6 +43,8 @@ class FakeProviders:
         self.apns = FakeApns(self.ca, "production", registry=registry)
         self.apns_sandbox = FakeApns(self.ca, "sandbox", registry=registry)
         self.fcm = FakeFcm(self.ca)
+        self.adm = FakeAdm(self.ca)
+        self.hms = FakeHms(self.ca)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
 
@@ -68,6 +72,10 @@ class FakeProviders:
             "PUSHGATE_APNS_URL": self.apns.url,
             "PUSHGATE_APNS_SANDBOX_URL": self.apns_sandbox.url,
             "PUSHGATE_FCM_URL": self.fcm.url,
+            "PUSHGATE_ADM_URL": self.adm.url,
+            "PUSHGATE_ADM_TOKEN_URL": self.adm.token_url,
+            "PUSHGATE_HMS_URL": self.hms.url,
+            "PUSHGATE_HMS_TOKEN_URL": self.hms.token_url,
             "PUSHGATE_PROVIDER_CA_FILE": str(self.ca_file),
         }
 
@@ -76,8 +84,8 @@ class FakeProviders:
         for fake in self._fakes():
             fake.reset()
 
-    def _fakes(self) -> tuple[FakeApns | FakeFcm, ...]:
-        return (self.apns, self.apns_sandbox, self.fcm)
+    def _fakes(self) -> tuple[FakeApns | FakeFcm | FakeAdm | FakeHms, ...]:
+        return (self.apns, self.apns_sandbox, self.fcm, self.adm, self.hms)
 
     def _start(self) -> None:
         if self._loop is not None:
