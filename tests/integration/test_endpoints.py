@@ -8,6 +8,9 @@ the SNS token-management guidance run end to end.
 
 from __future__ import annotations
 
+import base64
+import json
+import os
 import re
 import uuid
 from collections.abc import Iterator
@@ -417,6 +420,59 @@ def test_wns_channel_hosts_are_allow_listed(sns: Any, url: str, why: str) -> Non
         assert why in err.value.response["Error"]["Message"]
         assert [e["EndpointArn"] for e in listed(sns, app_arn)] == [good]
         assert attributes_of(sns, good)["Token"] == "https://db5.notify.windows.com/?token=AwYAAAB"
+    finally:
+        sns.delete_platform_application(PlatformApplicationArn=app_arn)
+
+
+def _subscription(endpoint_url: str) -> dict[str, Any]:
+    point = (
+        ec.generate_private_key(ec.SECP256R1())
+        .public_key()
+        .public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
+    )
+    return {
+        "endpoint": endpoint_url,
+        "expirationTime": None,
+        "keys": {"p256dh": _b64url(point), "auth": _b64url(os.urandom(16))},
+    }
+
+
+def _b64url(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def test_webpush_tokens_are_subscriptions_on_allowed_push_services(sns: Any) -> None:
+    app_arn = sns.create_platform_application(
+        Name=unique("web"), Platform="WEBPUSH", Attributes={"PlatformPrincipal": "mailto:a@b.c"}
+    )["PlatformApplicationArn"]
+    try:
+        good = _subscription("https://fcm.googleapis.com/fcm/send/dQw4w9WgXcQ:APA91b")
+        arn = endpoint(sns, app_arn, json.dumps(good))
+        # The same subscription spelt differently is the same endpoint: tokens are canonical.
+        reordered = {"keys": dict(reversed(good["keys"].items())), "endpoint": good["endpoint"]}
+        assert endpoint(sns, app_arn, json.dumps(reordered, indent=2)) == arn
+        stored = json.loads(attributes_of(sns, arn)["Token"])
+        assert stored == {"endpoint": good["endpoint"], "keys": good["keys"]}
+
+        for token, why in [
+            ("not json", "Invalid parameter: Token Reason: "),
+            (json.dumps({"endpoint": good["endpoint"]}), "Invalid parameter: Token Reason: "),
+            (
+                json.dumps(_subscription("https://169.254.169.254/push/1")),
+                "the push service endpoint is refused: host 169.254.169.254:443 is not on the "
+                "allow-list (PUSHGATE_WEBPUSH_ALLOWED_HOSTS)",
+            ),
+            (
+                json.dumps(_subscription("http://fcm.googleapis.com/fcm/send/x")),
+                "not an https URL",
+            ),
+        ]:
+            with pytest.raises(ClientError) as err:
+                endpoint(sns, app_arn, token)
+            assert err.value.response["Error"]["Code"] == "InvalidParameter"
+            assert why in err.value.response["Error"]["Message"]
+            assert token not in err.value.response["Error"]["Message"]
+        assert [e["EndpointArn"] for e in listed(sns, app_arn)] == [arn]
     finally:
         sns.delete_platform_application(PlatformApplicationArn=app_arn)
 

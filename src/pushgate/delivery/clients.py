@@ -24,6 +24,7 @@ from pushgate.providers.hms import HmsClient
 from pushgate.providers.notifications import Notification
 from pushgate.providers.outcomes import SendResult
 from pushgate.providers.transport import Http2Transport
+from pushgate.providers.webpush import WebPushClient
 from pushgate.settings import Settings
 from pushgate.store.applications import ApplicationRow
 
@@ -107,6 +108,9 @@ class ClientRegistry:
             return AdmClient(s.adm_url, s.adm_token_url, principal, credential, self.transport)
         if platform is Platform.HMS:
             return HmsClient(s.hms_url, s.hms_token_url, principal, credential, self.transport)
+        if platform is Platform.WEBPUSH:
+            hosts = self._rt.device_hosts.webpush
+            return WebPushClient(credential, principal, self.transport, hosts)
         raise Unsupported(f"PlatformNotSupported: delivery to {app.platform} is not implemented")
 
     def replace_transport(self) -> None:

@@ -1,4 +1,10 @@
-"""Platform applications: the credentials of one app on one push platform (SNS sec. 4.1-4.5)."""
+"""Platform applications: the credentials of one app on one push platform (SNS sec. 4.1-4.5).
+
+WEBPUSH (pushgate's own platform) keeps a VAPID subject and key as its principal and
+credential, with rules of its own (:func:`_vapid_pair`): the key is optional (pushgate makes
+one), a half given on its own keeps the stored other half, and the read-only
+``VapidPublicKey`` shows the key that browsers subscribe with.
+"""
 
 from __future__ import annotations
 
@@ -11,9 +17,15 @@ from sqlalchemy import Connection
 
 from pushgate.domain import arns, pagination
 from pushgate.domain.attributes import bool_text, parse_bool, reject_unknown, require_map
-from pushgate.domain.credentials import PRINCIPAL_WITHOUT_CREDENTIAL, check_credentials
+from pushgate.domain.credentials import (
+    PRINCIPAL_WITHOUT_CREDENTIAL,
+    VAPID_SUBJECT_REQUIRED,
+    check_credentials,
+    generate_vapid_key,
+    vapid_key_pem,
+)
 from pushgate.domain.errors import InvalidParameter, NotFound
-from pushgate.domain.platforms import parse_platform
+from pushgate.domain.platforms import Platform, parse_platform
 from pushgate.domain.runtime import Runtime
 from pushgate.store import applications as store
 from pushgate.store import topics as topic_store
@@ -104,8 +116,13 @@ def _check_settings(conn: Connection, attributes: Mapping[str, str], region: str
             )
 
 
-def _require_credential(attributes: Mapping[str, str]) -> None:
-    """A (non-empty) credential on every platform, FCM included."""
+def _require_credential(platform: Platform, attributes: Mapping[str, str]) -> None:
+    """A (non-empty) credential on every platform, FCM included; WEBPUSH needs its subject
+    instead (the key can be generated)."""
+    if platform is Platform.WEBPUSH:
+        if not attributes.get(PRINCIPAL):
+            raise InvalidParameter(VAPID_SUBJECT_REQUIRED)
+        return
     if attributes.get(CREDENTIAL):
         return
     if attributes.get(PRINCIPAL):
@@ -123,11 +140,14 @@ def _apply_credentials(
 
     The pair given replaces the stored one whole, on creation as on
     SetPlatformApplicationAttributes: SNS wants principal and credential together in the
-    request, so a half is never completed with the other half of the old pair.
+    request, so a half is never completed with the other half of the old pair (except on
+    WEBPUSH, :func:`_vapid_pair`).
     """
-    _require_credential(creds)
     platform = parse_platform(app.platform)
     assert platform is not None
+    if platform is Platform.WEBPUSH:
+        creds = _vapid_pair(rt, app, creds)
+    _require_credential(platform, creds)
     check = check_credentials(
         platform,
         creds.get(PRINCIPAL),
@@ -137,12 +157,29 @@ def _apply_credentials(
     )
     merged.pop("AuthenticationMethod", None)
     merged.pop("AppleCertificateExpiryDate", None)
+    merged.pop("VapidPublicKey", None)
+    if check.vapid_public_key:
+        merged["VapidPublicKey"] = check.vapid_public_key
     if check.authentication_method:
         merged["AuthenticationMethod"] = check.authentication_method
     if check.apple_certificate_expiry:
         merged["AppleCertificateExpiryDate"] = check.apple_certificate_expiry
     app.credentials_encrypted = rt.secrets.encrypt(json.dumps(dict(creds)))
     app.enabled = True  # new credentials re-enable an application SNS disabled
+
+
+def _vapid_pair(rt: Runtime, app: ApplicationRow, given: Mapping[str, str]) -> dict[str, str]:
+    """The WEBPUSH subject and key after a create or set: a half not given is the stored
+    one (a new subject keeps the key; a new key keeps the subject), a key never given is
+    generated, and the key is stored as PKCS#8 PEM whichever form it came in."""
+    stored = stored_credentials(rt, app)
+    principal = given.get(PRINCIPAL) or stored.get(PRINCIPAL, "")
+    credential = given.get(CREDENTIAL)
+    if credential:
+        credential = vapid_key_pem(credential)
+    else:
+        credential = stored.get(CREDENTIAL) or generate_vapid_key()
+    return {PRINCIPAL: principal, CREDENTIAL: credential}
 
 
 def _apply(rt: Runtime, app: ApplicationRow, given: Mapping[str, str]) -> None:
@@ -177,7 +214,7 @@ async def create(
             f"Invalid parameter: Platform Reason: {platform_name} is not supported"
         )
     reject_unknown(attributes, SETTABLE)
-    _require_credential(attributes)
+    _require_credential(platform, attributes)
     arn = scope.application_arn(platform_name, name)
 
     def tx(conn: Connection) -> str:

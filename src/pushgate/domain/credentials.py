@@ -14,6 +14,12 @@ answers from that pair, and this module gives them in one pure function:
   ``Platform credentials are invalid``. A self-hosted server must also run with fake credentials
   (tests, local development), so this check is switched by ``validate_format``.
 
+WEBPUSH (pushgate's own platform) is the exception to the last rule: its principal is the VAPID
+subject and its credential a P-256 key that pushgate itself signs with, so a fake one can never
+work, not even against the fake push service; both are always checked. :func:`vapid_key_pem`
+reads the key forms users have (PEM, or the base64url scalar web-push libraries print) and
+:func:`generate_vapid_key` makes one when none is given.
+
 Nothing here talks to Apple or Google: "valid" means parseable and self-consistent (the key matches
 the certificate, the .p8 is a P-256 key, the service account is complete). Credential contents are
 never logged and never appear in an error message or in an exception chain: the loaders below
@@ -37,6 +43,7 @@ from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
 from pushgate.domain.errors import InvalidParameter
 from pushgate.domain.platforms import APPLE_PLATFORMS, Platform
+from pushgate.providers.webpush import b64url_decode, public_key_text
 
 _REASON = "Invalid parameter: Attributes Reason: "
 # Recorded from real AWS (spec §4.1, [A]).
@@ -63,6 +70,16 @@ _CERTIFICATE_MARKER = "-----BEGIN CERTIFICATE-----"
 # with strptime "%Y-%m-%dT%H:%M:%SZ"). Both read it under the key "AppleCertificateExpirationDate",
 # while the API reference documents "AppleCertificateExpiryDate".
 _EXPIRY_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+# RFC 8292 sec. 2.1: the contact is a mailto: or an https: URI. No SNS text exists (WEBPUSH is
+# not an SNS platform); the wording follows the SNS "Reason:" style.
+VAPID_SUBJECT_REQUIRED = (
+    _REASON + "PlatformPrincipal is required for WEBPUSH: the VAPID subject, a mailto: address "
+    "or an https: URL"
+)
+INVALID_VAPID_SUBJECT = (
+    _REASON + "PlatformPrincipal must be the VAPID subject: a mailto: address or an https: URL"
+)
+_VAPID_SCALAR_SIZE = 32
 _SERVICE_ACCOUNT_STRINGS = ("project_id", "private_key_id", "client_email")
 
 
@@ -72,6 +89,7 @@ class CredentialCheck:
 
     authentication_method: str | None  # "Token" | "Certificate" (Apple), "Token" | "Key" (GCM)
     apple_certificate_expiry: str | None  # Apple certificate auth: notAfter, as SNS shows it
+    vapid_public_key: str | None = None  # WEBPUSH: the applicationServerKey, base64url
 
 
 _NONE = CredentialCheck(None, None)
@@ -150,6 +168,18 @@ def _check_mpns(
     return _NONE
 
 
+def _check_webpush(
+    principal: str, credential: str, attributes: Mapping[str, str], validate: bool
+) -> CredentialCheck:
+    """The VAPID subject and key, whatever ``validate`` says (see the module docstring)."""
+    if not _is_vapid_subject(principal):
+        raise InvalidParameter(INVALID_VAPID_SUBJECT)
+    key = _load_vapid_key(credential)
+    if key is None:
+        raise InvalidParameter(INVALID_CREDENTIALS)
+    return CredentialCheck(None, None, public_key_text(key))
+
+
 def _check_pair_only(
     principal: str, credential: str, attributes: Mapping[str, str], validate: bool
 ) -> CredentialCheck:
@@ -161,7 +191,50 @@ _Checker = Callable[[str, str, Mapping[str, str], bool], CredentialCheck]
 _CHECKERS: dict[Platform, _Checker] = {
     **dict.fromkeys(APPLE_PLATFORMS, _check_apple),
     Platform.MPNS: _check_mpns,
+    Platform.WEBPUSH: _check_webpush,
 }
+
+
+# --- VAPID keys (WEBPUSH) ----------------------------------------------------------------------
+
+
+def vapid_key_pem(credential: str) -> str:
+    """A VAPID key given as PEM (PKCS#8 or SEC1) or as the base64url 32-byte private scalar,
+    as the PKCS#8 PEM that is stored; :class:`InvalidParameter` when it is neither."""
+    key = _load_vapid_key(credential)
+    if key is None:
+        raise InvalidParameter(INVALID_CREDENTIALS)
+    return _pkcs8_pem(key)
+
+
+def generate_vapid_key() -> str:
+    """A new VAPID key, PKCS#8 PEM: for a WEBPUSH application created without one."""
+    return _pkcs8_pem(ec.generate_private_key(ec.SECP256R1()))
+
+
+def _load_vapid_key(credential: str) -> ec.EllipticCurvePrivateKey | None:
+    text = credential.strip()
+    if "-----BEGIN" in text:
+        key = _load_private_key(text)
+        return key if _is_p256_key(key) else None
+    try:
+        scalar = b64url_decode(text)
+    except ValueError:
+        return None
+    if len(scalar) != _VAPID_SCALAR_SIZE:
+        return None
+    try:  # ValueError for 0 and for scalars >= the group order
+        return ec.derive_private_key(int.from_bytes(scalar, "big"), ec.SECP256R1())
+    except ValueError:
+        return None
+
+
+def _pkcs8_pem(key: ec.EllipticCurvePrivateKey) -> str:
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
 
 
 # --- loaders: every failure becomes None, so no exception (or its text) escapes --------------
@@ -201,8 +274,23 @@ def _key_matches(cert: x509.Certificate | None, key: PrivateKeyTypes | None) -> 
         return False
 
 
-def _is_p256_key(key: PrivateKeyTypes | None) -> bool:
+def _is_p256_key(key: PrivateKeyTypes | None) -> TypeGuard[ec.EllipticCurvePrivateKey]:
     return isinstance(key, ec.EllipticCurvePrivateKey) and isinstance(key.curve, ec.SECP256R1)
+
+
+def _is_vapid_subject(subject: str) -> bool:
+    """``mailto:`` with an address, or an ``https:`` URL with a host (RFC 8292 sec. 2.1).
+    Apple refuses ``localhost`` and reserved TLDs too; that is left to the docs."""
+    if any(c.isspace() for c in subject):
+        return False
+    if subject.startswith("mailto:"):
+        local, at, domain = subject[len("mailto:") :].rpartition("@")
+        return bool(at and local and domain)
+    try:
+        parts = urlsplit(subject)
+    except ValueError:
+        return False
+    return parts.scheme == "https" and bool(parts.hostname)
 
 
 def _is_service_account(document: object) -> bool:

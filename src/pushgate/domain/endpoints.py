@@ -19,7 +19,7 @@ from pushgate.domain.attributes import bool_text, parse_bool, reject_unknown, re
 from pushgate.domain.errors import InvalidParameter, NotFound
 from pushgate.domain.platforms import APPLE_PLATFORMS, Platform, parse_platform
 from pushgate.domain.runtime import Runtime
-from pushgate.providers import hosts
+from pushgate.providers import hosts, webpush
 from pushgate.providers.hosts import DeviceHosts
 from pushgate.store import endpoints as store
 from pushgate.store.endpoints import EndpointRow
@@ -79,18 +79,41 @@ def _normalise_token(platform: Platform, token: str, device_hosts: DeviceHosts) 
     elif platform is Platform.MPNS:
         schemes = ("http", "https")
         _check_device_url(token, device_hosts.mpns, "PUSHGATE_MPNS_ALLOWED_HOSTS", schemes)
+    elif platform is Platform.WEBPUSH:
+        return _webpush_token(token, device_hosts)
     return token
 
 
+def _webpush_token(token: str, device_hosts: DeviceHosts) -> str:
+    """A browser's PushSubscription JSON, checked and in one canonical spelling, so that
+    the same subscription is always the same token (tokens are unique per application)."""
+    try:
+        subscription = webpush.parse_subscription(token)
+    except ValueError as exc:
+        raise InvalidParameter(f"Invalid parameter: Token Reason: {exc}") from None
+    _check_device_url(
+        subscription.endpoint,
+        device_hosts.webpush,
+        "PUSHGATE_WEBPUSH_ALLOWED_HOSTS",
+        ("https",),
+        what="push service endpoint",
+    )
+    return webpush.canonical_token(subscription)
+
+
 def _check_device_url(
-    url: str, allowed: tuple[str, ...], setting: str, schemes: tuple[str, ...]
+    url: str,
+    allowed: tuple[str, ...],
+    setting: str,
+    schemes: tuple[str, ...],
+    what: str = "channel URI",
 ) -> None:
-    """A channel URI chosen by a device must point at the provider: pushgate would
-    otherwise send requests wherever a client tells it (server-side request forgery)."""
+    """A URL chosen by a device must point at the provider: pushgate would otherwise
+    send requests wherever a client tells it (server-side request forgery)."""
     reason = hosts.refusal(url, allowed, schemes)
     if reason is not None:
         raise InvalidParameter(
-            f"Invalid parameter: Token Reason: the channel URI is refused: {reason} ({setting})"
+            f"Invalid parameter: Token Reason: the {what} is refused: {reason} ({setting})"
         )
 
 

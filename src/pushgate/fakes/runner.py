@@ -16,6 +16,7 @@ from pushgate.fakes.apns import ApnsRegistry, FakeApns
 from pushgate.fakes.fcm import FakeFcm
 from pushgate.fakes.hms import FakeHms
 from pushgate.fakes.tls import FakeCA
+from pushgate.fakes.webpush import FakeWebPush
 
 _START_TIMEOUT = 30.0
 
@@ -45,6 +46,7 @@ class FakeProviders:
         self.fcm = FakeFcm(self.ca)
         self.adm = FakeAdm(self.ca)
         self.hms = FakeHms(self.ca)
+        self.webpush = FakeWebPush(self.ca)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
 
@@ -76,6 +78,8 @@ class FakeProviders:
             "PUSHGATE_ADM_TOKEN_URL": self.adm.token_url,
             "PUSHGATE_HMS_URL": self.hms.url,
             "PUSHGATE_HMS_TOKEN_URL": self.hms.token_url,
+            # Browsers' push services are device-chosen URLs: allow the fake's host.
+            "PUSHGATE_WEBPUSH_ALLOWED_HOSTS": self.webpush.allowed_host,
             "PUSHGATE_PROVIDER_CA_FILE": str(self.ca_file),
         }
 
@@ -84,8 +88,8 @@ class FakeProviders:
         for fake in self._fakes():
             fake.reset()
 
-    def _fakes(self) -> tuple[FakeApns | FakeFcm | FakeAdm | FakeHms, ...]:
-        return (self.apns, self.apns_sandbox, self.fcm, self.adm, self.hms)
+    def _fakes(self) -> tuple[FakeApns | FakeFcm | FakeAdm | FakeHms | FakeWebPush, ...]:
+        return (self.apns, self.apns_sandbox, self.fcm, self.adm, self.hms, self.webpush)
 
     def _start(self) -> None:
         if self._loop is not None:

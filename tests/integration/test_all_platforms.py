@@ -1,0 +1,217 @@
+"""One topic with endpoints on every platform receives one JSON-structured publish.
+
+The issue's acceptance test: boto3 against a running server, every provider a strict fake
+over real sockets, and every fake must record the request its platform should get.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from pushgate.fakes.runner import FakeProviders
+from tests.conftest import Server, start_server, unique
+from tests.integration.delivery_helpers import (
+    FAST_ENGINE,
+    apns_app,
+    apns_token,
+    bundle_of,
+    endpoint,
+    fcm_app,
+    fcm_token,
+    settled,
+)
+
+TEXT = "Your order shipped"
+
+
+@pytest.fixture(scope="module")
+def server(
+    database_url: str, fakes: FakeProviders, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    srv = start_server(database_url, tmp_path_factory.mktemp("data"), fakes.env() | FAST_ENGINE)
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+@dataclass
+class Device:
+    """One platform's endpoint, and how to find and check what its fake received."""
+
+    platform: str
+    endpoint_arn: str
+    received: Callable[[], list[Any]]
+    check: Callable[[Any], None]
+
+
+def _apns(sns: Any, fakes: FakeProviders, sandbox: bool) -> Device:
+    app = apns_app(sns, fakes, sandbox=sandbox)
+    bundle = bundle_of(sns, app)
+    token = apns_token()
+    fake = fakes.apns_sandbox if sandbox else fakes.apns
+    alert = "sandbox" if sandbox else "production"
+
+    def check(push: Any) -> None:
+        assert json.loads(push.payload) == {"aps": {"alert": alert}}
+        assert push.headers["apns-topic"] == bundle
+        assert push.headers["apns-push-type"] == "alert"
+
+    return Device(
+        "APNS_SANDBOX" if sandbox else "APNS",
+        endpoint(sns, app, token),
+        lambda: [p for p in fake.delivered if p.token == token],
+        check,
+    )
+
+
+def _fcm(sns: Any, fakes: FakeProviders) -> Device:
+    app, project = fcm_app(sns, fakes)
+    token = fcm_token()
+
+    def check(message: Any) -> None:
+        assert message.project == project
+        assert message.body == {
+            "message": {
+                "token": token,
+                "notification": {"title": "Order", "body": TEXT},
+                "data": {"orderId": "42"},
+            }
+        }
+
+    return Device(
+        "GCM",
+        endpoint(sns, app, token),
+        lambda: [m for m in fakes.fcm.delivered if m.token == token],
+        check,
+    )
+
+
+def _adm(sns: Any, fakes: FakeProviders) -> Device:
+    client_id, secret = fakes.adm.create_client()
+    app = sns.create_platform_application(
+        Name=unique("adm"),
+        Platform="ADM",
+        Attributes={"PlatformPrincipal": client_id, "PlatformCredential": secret},
+    )["PlatformApplicationArn"]
+    registration = fakes.adm.create_registration()
+
+    def check(message: Any) -> None:
+        assert message.client_id == client_id
+        assert message.body["data"] == {"message": TEXT}
+        assert message.headers["x-amzn-type-version"] == (
+            "com.amazon.device.messaging.ADMMessage@1.0"
+        )
+
+    return Device(
+        "ADM",
+        endpoint(sns, app, registration),
+        lambda: [m for m in fakes.adm.delivered if m.registration_id == registration],
+        check,
+    )
+
+
+def _hms(sns: Any, fakes: FakeProviders) -> Device:
+    app_id, secret = fakes.hms.create_app()
+    app = sns.create_platform_application(
+        Name=unique("hms"),
+        Platform="HMS",
+        Attributes={"PlatformPrincipal": app_id, "PlatformCredential": secret},
+    )["PlatformApplicationArn"]
+    token = fakes.hms.create_token()
+
+    def check(message: Any) -> None:
+        assert message.app_id == app_id
+        assert message.body["message"]["notification"] == {"title": "Order", "body": TEXT}
+        assert message.body["message"]["token"] == [token]
+
+    return Device(
+        "HMS",
+        endpoint(sns, app, token),
+        lambda: [m for m in fakes.hms.delivered if token in m.tokens],
+        check,
+    )
+
+
+def _webpush(sns: Any, fakes: FakeProviders) -> Device:
+    app = sns.create_platform_application(
+        Name=unique("web"),
+        Platform="WEBPUSH",
+        Attributes={"PlatformPrincipal": "mailto:ops@example.com"},
+    )["PlatformApplicationArn"]
+    public_key = sns.get_platform_application_attributes(PlatformApplicationArn=app)["Attributes"][
+        "VapidPublicKey"
+    ]
+    subscription = fakes.webpush.create_subscription(application_server_key=public_key)
+    subscription_id = subscription["endpoint"].rsplit("/", 1)[1]
+
+    def check(push: Any) -> None:
+        assert json.loads(push.plaintext) == {"title": "Order", "body": TEXT}
+        assert push.vapid_subject == "mailto:ops@example.com"
+        assert push.vapid_key == public_key
+        assert push.urgency == "high"
+
+    return Device(
+        "WEBPUSH",
+        endpoint(sns, app, json.dumps(subscription)),
+        lambda: [p for p in fakes.webpush.delivered if p.subscription_id == subscription_id],
+        check,
+    )
+
+
+def structure() -> dict[str, str]:
+    """The platform-native payload of every platform, as SNS's JSON message structure."""
+    return {
+        "default": "fallback",
+        "APNS": json.dumps({"aps": {"alert": "production"}}),
+        "APNS_SANDBOX": json.dumps({"aps": {"alert": "sandbox"}}),
+        "GCM": json.dumps(
+            {
+                "fcmV1Message": {
+                    "message": {
+                        "notification": {"title": "Order", "body": TEXT},
+                        "data": {"orderId": "42"},
+                    }
+                }
+            }
+        ),
+        "ADM": json.dumps({"data": {"message": TEXT}}),
+        "HMS": json.dumps({"message": {"notification": {"title": "Order", "body": TEXT}}}),
+        "WEBPUSH": json.dumps({"title": "Order", "body": TEXT}),
+    }
+
+
+def test_one_topic_reaches_every_platform(server: Server, fakes: FakeProviders) -> None:
+    sns = server.client()
+    devices = [
+        _apns(sns, fakes, sandbox=False),
+        _apns(sns, fakes, sandbox=True),
+        _fcm(sns, fakes),
+        _adm(sns, fakes),
+        _hms(sns, fakes),
+        _webpush(sns, fakes),
+    ]
+    topic = sns.create_topic(Name=unique("everyone"))["TopicArn"]
+    for device in devices:
+        sns.subscribe(TopicArn=topic, Protocol="application", Endpoint=device.endpoint_arn)
+
+    message_id = sns.publish(
+        TopicArn=topic,
+        MessageStructure="json",
+        Message=json.dumps(structure()),
+        MessageAttributes={
+            "AWS.SNS.MOBILE.WEBPUSH.URGENCY": {"DataType": "String", "StringValue": "high"}
+        },
+    )["MessageId"]
+
+    status = settled(server, message_id)
+    assert status["counts"] == {"queued": 0, "sent": len(devices), "failed": 0, "expired": 0}
+    for device in devices:
+        received = device.received()
+        assert len(received) == 1, (device.platform, received)
+        device.check(received[0])
