@@ -133,6 +133,10 @@ def test_prints_credentials_that_work_and_stops_on_sigterm(
         "PUSHGATE_HMS_URL": f"https://127.0.0.1:{port_base + 4}",
         "PUSHGATE_HMS_TOKEN_URL": f"https://127.0.0.1:{port_base + 4}/oauth2/v3/token",
         "PUSHGATE_WEBPUSH_ALLOWED_HOSTS": f"127.0.0.1:{port_base + 5}",
+        "PUSHGATE_WNS_TOKEN_URL": f"https://127.0.0.1:{port_base + 6}/accesstoken.srf",
+        "PUSHGATE_WNS_ALLOWED_HOSTS": f"127.0.0.1:{port_base + 6}",
+        "PUSHGATE_MPNS_ALLOWED_HOSTS": f"127.0.0.1:{port_base + 7}",
+        "PUSHGATE_BAIDU_URL": f"https://127.0.0.1:{port_base + 8}",
         "PUSHGATE_PROVIDER_CA_FILE": str(data_dir.resolve() / "ca.pem"),
     }
     assert run.value("CA certificate") == env["PUSHGATE_PROVIDER_CA_FILE"]

@@ -7,6 +7,7 @@ over real sockets, and every fake must record the request its platform should ge
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -164,6 +165,94 @@ def _webpush(sns: Any, fakes: FakeProviders) -> Device:
     )
 
 
+TOAST = (
+    '<toast><visual><binding template="ToastGeneric"><text>Order</text>'
+    f"<text>{TEXT}</text></binding></visual></toast>"
+)
+MPNS_TOAST = (
+    '<?xml version="1.0" encoding="utf-8"?><wp:Notification xmlns:wp="WPNotification">'
+    f"<wp:Toast><wp:Text1>Order</wp:Text1><wp:Text2>{TEXT}</wp:Text2></wp:Toast>"
+    "</wp:Notification>"
+)
+
+
+def _wns(sns: Any, fakes: FakeProviders) -> Device:
+    package_sid, secret = fakes.wns.create_app()
+    app = sns.create_platform_application(
+        Name=unique("wns"),
+        Platform="WNS",
+        Attributes={"PlatformPrincipal": package_sid, "PlatformCredential": secret},
+    )["PlatformApplicationArn"]
+    channel = fakes.wns.create_channel(package_sid)
+    opaque = channel.rsplit("=", 1)[1]
+
+    def check(notification: Any) -> None:
+        assert notification.package_sid == package_sid
+        assert notification.body == TOAST.encode()
+        assert notification.headers["x-wns-type"] == "wns/toast"
+        assert notification.headers["content-type"] == "text/xml"
+
+    return Device(
+        "WNS",
+        endpoint(sns, app, channel),
+        lambda: [n for n in fakes.wns.delivered if n.channel == opaque],
+        check,
+    )
+
+
+def _mpns(sns: Any, fakes: FakeProviders) -> Device:
+    certificate, key = fakes.mpns.create_service(unique("mpns"))
+    app = sns.create_platform_application(
+        Name=unique("mpns"),
+        Platform="MPNS",
+        Attributes={"PlatformPrincipal": certificate, "PlatformCredential": key},
+    )["PlatformApplicationArn"]
+    channel = fakes.mpns.create_channel(certificate)
+    opaque = channel.rstrip("/").rsplit("/", 1)[1]
+
+    def check(notification: Any) -> None:
+        assert notification.body == MPNS_TOAST.encode()
+        assert notification.headers["x-windowsphone-target"] == "toast"
+        assert notification.headers["x-notificationclass"] == "2"
+        assert notification.certificate_subject is not None
+
+    return Device(
+        "MPNS",
+        endpoint(sns, app, channel),
+        lambda: [n for n in fakes.mpns.delivered if n.channel == opaque],
+        check,
+    )
+
+
+def _baidu(sns: Any, fakes: FakeProviders) -> Device:
+    api_key, secret = fakes.baidu.create_app()
+    app = sns.create_platform_application(
+        Name=unique("baidu"),
+        Platform="BAIDU",
+        Attributes={"PlatformPrincipal": api_key, "PlatformCredential": secret},
+    )["PlatformApplicationArn"]
+    channel = str(secrets.randbelow(10**19)).zfill(19)
+    fakes.baidu.register_channel(channel)
+    arn = sns.create_platform_endpoint(
+        PlatformApplicationArn=app,
+        Token=channel,
+        Attributes={"ChannelId": channel, "UserId": "763971201"},
+    )["EndpointArn"]
+
+    def check(push: Any) -> None:
+        assert push.apikey == api_key
+        assert push.path == "/rest/3.0/push/single_device"
+        assert push.params["msg_type"] == "1"
+        assert json.loads(push.params["msg"]) == {"title": "Order", "description": TEXT}
+
+    return Device(
+        "BAIDU",
+        arn,
+        lambda: [p for p in fakes.baidu.delivered if p.channel_id == channel],
+        check,
+    )
+
+
 def structure() -> dict[str, str]:
     """The platform-native payload of every platform, as SNS's JSON message structure."""
     return {
@@ -183,6 +272,9 @@ def structure() -> dict[str, str]:
         "ADM": json.dumps({"data": {"message": TEXT}}),
         "HMS": json.dumps({"message": {"notification": {"title": "Order", "body": TEXT}}}),
         "WEBPUSH": json.dumps({"title": "Order", "body": TEXT}),
+        "WNS": TOAST,
+        "MPNS": MPNS_TOAST,
+        "BAIDU": json.dumps({"title": "Order", "description": TEXT}),
     }
 
 
@@ -195,6 +287,9 @@ def test_one_topic_reaches_every_platform(server: Server, fakes: FakeProviders) 
         _adm(sns, fakes),
         _hms(sns, fakes),
         _webpush(sns, fakes),
+        _wns(sns, fakes),
+        _mpns(sns, fakes),
+        _baidu(sns, fakes),
     ]
     topic = sns.create_topic(Name=unique("everyone"))["TopicArn"]
     for device in devices:

@@ -148,12 +148,10 @@ def test_platform_value_must_be_a_json_object(platform: Platform, value: str, wh
     assert why in reason(platform, {"default": "d", platform.value: value})
 
 
-@pytest.mark.parametrize(
-    "platform",
-    [Platform.ADM, Platform.WNS, Platform.MPNS, Platform.BAIDU, Platform.WEBPUSH, Platform.HMS],
-)
-def test_unsupported_platforms(platform: Platform) -> None:
-    assert reason(platform, None) == f"Delivery to {platform.value} endpoints is not supported"
+@pytest.mark.parametrize("platform", list(Platform))
+def test_every_platform_builds_a_notification_from_text(platform: Platform) -> None:
+    built = build_notification(platform, "hello", None, {}, published_at=T, bundle_id="b")
+    assert built.expires_at is not None and built.expires_at > T
 
 
 # --- APNs (sec. 5.4) ---------------------------------------------------------------------------

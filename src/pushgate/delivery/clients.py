@@ -19,12 +19,15 @@ from pushgate.domain.platforms import APPLE_PLATFORMS, Platform, parse_platform
 from pushgate.domain.runtime import Runtime
 from pushgate.providers.adm import AdmClient
 from pushgate.providers.apns import ApnsCertificateAuth, ApnsClient, ApnsTokenAuth
+from pushgate.providers.baidu import BaiduClient
 from pushgate.providers.fcm import FcmClient
 from pushgate.providers.hms import HmsClient
+from pushgate.providers.mpns import MpnsClient
 from pushgate.providers.notifications import Notification
 from pushgate.providers.outcomes import SendResult
 from pushgate.providers.transport import Http2Transport
 from pushgate.providers.webpush import WebPushClient
+from pushgate.providers.wns import WnsClient
 from pushgate.settings import Settings
 from pushgate.store.applications import ApplicationRow
 
@@ -108,10 +111,20 @@ class ClientRegistry:
             return AdmClient(s.adm_url, s.adm_token_url, principal, credential, self.transport)
         if platform is Platform.HMS:
             return HmsClient(s.hms_url, s.hms_token_url, principal, credential, self.transport)
-        if platform is Platform.WEBPUSH:
-            hosts = self._rt.device_hosts.webpush
-            return WebPushClient(credential, principal, self.transport, hosts)
-        raise Unsupported(f"PlatformNotSupported: delivery to {app.platform} is not implemented")
+        hosts = self._rt.device_hosts
+        if platform is Platform.WNS:
+            return WnsClient(s.wns_token_url, principal, credential, self.transport, hosts.wns)
+        if platform is Platform.MPNS:
+            return MpnsClient(
+                self.transport,
+                hosts.mpns,
+                certificate_pem=principal or None,
+                private_key_pem=credential or None,
+            )
+        if platform is Platform.BAIDU:
+            return BaiduClient(s.baidu_url, principal, credential, self.transport)
+        assert platform is Platform.WEBPUSH
+        return WebPushClient(credential, principal, self.transport, hosts.webpush)
 
     def replace_transport(self) -> None:
         """Start over with a new transport and new clients: the last resort when sends

@@ -594,7 +594,9 @@ def _merge(a: _Outcomes, b: _Outcomes) -> _Outcomes:
 # misconfigured (wrong topic, project or environment) than looking at a fleet of dead
 # devices: specs/providers.md sec. 0.1 asks to suspect configuration before disabling
 # every endpoint. Unregistered is never suspect: it names one device's uninstall.
-_SUSPECT_REASONS = frozenset({"BadDeviceToken", "DeviceTokenNotForTopic", "SENDER_ID_MISMATCH"})
+_SUSPECT_REASONS = frozenset(
+    {"BadDeviceToken", "DeviceTokenNotForTopic", "SENDER_ID_MISMATCH", "ChannelNotOwned"}
+)
 _FLEET_WIDE = 10
 
 

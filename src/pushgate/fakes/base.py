@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Generic, TypeVar
 
 import h2.events
@@ -26,7 +26,8 @@ class FakeServer(Generic[R, S]):
     """One fake on one port, recording requests as ``R`` and taking scripts ``S``.
 
     ``counts`` picks the records that :attr:`delivered` lists and :meth:`wait_for` counts.
-    Public methods are safe from any thread.
+    ``protocols`` are the ALPN protocols offered (``h2``, ``http/1.1``), set on
+    ``ssl_context``, which must be this fake's own. Public methods are safe from any thread.
     """
 
     def __init__(
@@ -35,12 +36,15 @@ class FakeServer(Generic[R, S]):
         settings: Mapping[SettingCodes, int],
         counts: Callable[[R], bool],
         *,
+        protocols: Sequence[str] = ("h2",),
         idle_goaway_data: bytes = b"",
     ) -> None:
         self._lock = threading.Lock()
         self._records: Recorder[R] = Recorder(counts)
         self._scripts: Scripts[S] = Scripts()
-        self._server = H2Server(self, ssl_context, settings, idle_goaway_data=idle_goaway_data)
+        self._server = H2Server(
+            self, ssl_context, settings, protocols=protocols, idle_goaway_data=idle_goaway_data
+        )
         self._loop: asyncio.AbstractEventLoop | None = None
 
     # Serving
@@ -103,7 +107,7 @@ class FakeServer(Generic[R, S]):
     # h2server.Application
 
     def connection_made(self, connection: Connection) -> int:
-        """The connection's initial SETTINGS_MAX_CONCURRENT_STREAMS."""
+        """The connection's initial SETTINGS_MAX_CONCURRENT_STREAMS (unused by HTTP/1.1)."""
         raise NotImplementedError
 
     def connection_lost(self, connection: Connection) -> None:

@@ -1,14 +1,20 @@
-"""The HTTP/2-over-TLS server core that the fake providers share, on ``h2`` and asyncio.
+"""The HTTP-over-TLS server core that the fake providers share, on ``h2`` and asyncio.
 
 An ASGI server (hypercorn) would hide what the fakes must control and observe frame by
 frame: the ``SETTINGS_MAX_CONCURRENT_STREAMS`` a connection starts with and its later
 changes, ``RST_STREAM REFUSED_STREAM`` for streams over that limit, PRIORITY frames,
 repeated header fields, GOAWAY with debug data, and connections dropped mid-request.
 
-One :class:`Connection` per TLS connection (ALPN ``h2`` only; anything else is closed)
-assembles requests by stream id, hands each complete one to the :class:`Application` in
-a task of its own, and writes the response within the peer's flow-control windows.
-h2 answers PINGs and acknowledges SETTINGS itself.
+A server offers the ALPN protocols it is given: ``h2`` only by default (APNs and FCM
+refuse anything else), ``http/1.1`` for the providers that speak HTTP/1.1 (WNS, MPNS,
+Baidu). Once TLS is up, the protocol negotiated picks the connection class; a connection
+that negotiated nothing is served HTTP/1.1 when the server offers it, else closed.
+
+One :class:`Http2Connection` per HTTP/2 connection assembles requests by stream id,
+hands each complete one to the :class:`Application` in a task of its own, and writes the
+response within the peer's flow-control windows. h2 answers PINGs and acknowledges
+SETTINGS itself. HTTP/1.1 connections (:mod:`pushgate.fakes.h1server`) hand the
+application the same :class:`Request` objects, so a fake need not know which it serves.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ import itertools
 import json
 import logging
 import ssl
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -29,6 +35,8 @@ import h2.exceptions
 import h2.settings
 from h2.errors import ErrorCodes
 from h2.settings import SettingCodes
+
+from pushgate.fakes.h1server import Http1Connection
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +87,26 @@ class Response:
     body: bytes = b""
 
 
+class Connection(Protocol):
+    """What an application may see and do with a connection, whatever its protocol."""
+
+    id: int
+    peer_certificate: bytes | None  # DER, chained to the fake CA by TLS
+    closed: bool
+
+    def set_stream_limit(self, limit: int) -> None:
+        """HTTP/2: advertise a new SETTINGS_MAX_CONCURRENT_STREAMS. HTTP/1.1: nothing."""
+        ...
+
+    def goaway(self, debug_data: bytes = b"") -> None:
+        """HTTP/2: finish the open requests, then GOAWAY and close. HTTP/1.1: nothing."""
+        ...
+
+    def drop(self) -> None:
+        """Close the TCP connection at once, without a response."""
+        ...
+
+
 class Application(Protocol):
     """What a fake provides to the server core."""
 
@@ -98,13 +126,13 @@ class Application(Protocol):
 
 
 class _H2Connection(h2.connection.H2Connection):
-    """h2's connection state machine, leaving the stream limit to :class:`Connection`.
+    """h2's connection state machine, leaving the stream limit to :class:`Http2Connection`.
 
     h2 treats a HEADERS frame beyond the acknowledged SETTINGS_MAX_CONCURRENT_STREAMS as a
     connection error (GOAWAY). The fakes refuse just that stream with RST_STREAM
     REFUSED_STREAM, which RFC 9113 sec. 5.1.2 equally allows, so that a client learns
     which request went unprocessed. Reporting one open stream fewer than the limit keeps
-    h2's own check from firing; :class:`Connection` counts the streams itself.
+    h2's own check from firing; :class:`Http2Connection` counts the streams itself.
     """
 
     @property
@@ -126,7 +154,7 @@ def _decode(headers: list[tuple[bytes, bytes]]) -> tuple[tuple[str, str], ...]:
     )
 
 
-class Connection(asyncio.Protocol):
+class Http2Connection(asyncio.Protocol):
     """One HTTP/2 connection. Its methods must run on the server's event loop."""
 
     def __init__(self, server: H2Server, connection_id: int) -> None:
@@ -149,12 +177,7 @@ class Connection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self._transport = transport
-        ssl_object = transport.get_extra_info("ssl_object")
-        if not isinstance(ssl_object, ssl.SSLObject) or ssl_object.selected_alpn_protocol() != "h2":
-            # HTTP/1.1 and clients without ALPN are refused, as APNs refuses them.
-            transport.abort()
-            return
-        self.peer_certificate = ssl_object.getpeercert(binary_form=True)
+        self.peer_certificate = _peer_certificate(transport)
         self.server.connections.add(self)
         self.stream_limit = self.server.app.connection_made(self)
         self._h2 = _H2Connection(h2.config.H2Configuration(client_side=False, header_encoding=None))
@@ -359,8 +382,44 @@ class Connection(asyncio.Protocol):
             self._transport.close()
 
 
+def _peer_certificate(transport: asyncio.BaseTransport) -> bytes | None:
+    ssl_object = transport.get_extra_info("ssl_object")
+    return ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
+
+
+class _Negotiation(asyncio.Protocol):
+    """The first protocol of every TLS connection: hands it to the connection class of
+    the ALPN protocol negotiated, or closes it when the server does not offer that one."""
+
+    def __init__(self, server: H2Server, connection_id: int) -> None:
+        self.server = server
+        self.connection_id = connection_id
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        ssl_object = transport.get_extra_info("ssl_object")
+        alpn = ssl_object.selected_alpn_protocol() if ssl_object is not None else None
+        connection: asyncio.Protocol
+        if alpn == "h2" and "h2" in self.server.protocols:
+            connection = Http2Connection(self.server, self.connection_id)
+        elif alpn in ("http/1.1", None) and "http/1.1" in self.server.protocols:
+            connection = Http1Connection(self.server, self.connection_id)
+        else:
+            # HTTP/1.1 and clients without ALPN are refused by h2-only servers, as APNs
+            # refuses them.
+            transport.abort()
+            return
+        transport.set_protocol(connection)
+        connection.connection_made(transport)
+
+
 class H2Server:
-    """Serves one :class:`Application` over TLS on one port."""
+    """Serves one :class:`Application` over TLS on one port.
+
+    ``protocols`` are the ALPN protocols offered, set on ``ssl_context``: give each
+    server a context of its own (:meth:`~pushgate.fakes.tls.FakeCA.server_context` makes
+    a new one per call). ``settings`` and the idle timeout apply to HTTP/2 only.
+    """
 
     def __init__(
         self,
@@ -368,10 +427,16 @@ class H2Server:
         ssl_context: ssl.SSLContext,
         settings: Mapping[SettingCodes, int],
         *,
+        protocols: Sequence[str] = ("h2",),
         idle_timeout: float | None = None,
         idle_goaway_data: bytes = b"",
     ) -> None:
+        unknown = set(protocols) - {"h2", "http/1.1"}
+        if not protocols or unknown:
+            raise ValueError(f"protocols must be h2 and/or http/1.1, not {sorted(unknown)}")
         self.app = app
+        self.protocols = tuple(protocols)
+        ssl_context.set_alpn_protocols(list(self.protocols))
         self.ssl_context = ssl_context
         self.settings = dict(settings)
         self.idle_timeout = idle_timeout
@@ -387,10 +452,20 @@ class H2Server:
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
-            lambda: Connection(self, next(self._ids)), host, port, ssl=self.ssl_context
+            lambda: _Negotiation(self, next(self._ids)), host, port, ssl=self.ssl_context
         )
         self.host = host
         self.port = self._server.sockets[0].getsockname()[1]
+
+    def handle(
+        self,
+        connection: Connection,
+        stream_id: int,
+        headers: tuple[tuple[str, str], ...],
+        body: bytes,
+    ) -> Awaitable[Response | None]:
+        """The application's answer to a request that an HTTP/1.1 connection assembled."""
+        return self.app.handle(Request(connection, stream_id, headers, body))
 
     def goaway_all(self, debug_data: bytes) -> None:
         for connection in list(self.connections):

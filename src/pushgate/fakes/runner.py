@@ -13,12 +13,16 @@ from types import TracebackType
 
 from pushgate.fakes.adm import FakeAdm
 from pushgate.fakes.apns import ApnsRegistry, FakeApns
+from pushgate.fakes.baidu import FakeBaidu
 from pushgate.fakes.fcm import FakeFcm
 from pushgate.fakes.hms import FakeHms
+from pushgate.fakes.mpns import FakeMpns
 from pushgate.fakes.tls import FakeCA
 from pushgate.fakes.webpush import FakeWebPush
+from pushgate.fakes.wns import FakeWns
 
 _START_TIMEOUT = 30.0
+Fake = FakeApns | FakeFcm | FakeAdm | FakeHms | FakeWebPush | FakeWns | FakeMpns | FakeBaidu
 
 
 class FakeProviders:
@@ -47,6 +51,9 @@ class FakeProviders:
         self.adm = FakeAdm(self.ca)
         self.hms = FakeHms(self.ca)
         self.webpush = FakeWebPush(self.ca)
+        self.wns = FakeWns(self.ca)
+        self.mpns = FakeMpns(self.ca)
+        self.baidu = FakeBaidu(self.ca)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
 
@@ -80,6 +87,10 @@ class FakeProviders:
             "PUSHGATE_HMS_TOKEN_URL": self.hms.token_url,
             # Browsers' push services are device-chosen URLs: allow the fake's host.
             "PUSHGATE_WEBPUSH_ALLOWED_HOSTS": self.webpush.allowed_host,
+            "PUSHGATE_WNS_TOKEN_URL": self.wns.token_url,
+            "PUSHGATE_WNS_ALLOWED_HOSTS": self.wns.allowed_host,
+            "PUSHGATE_MPNS_ALLOWED_HOSTS": self.mpns.allowed_host,
+            "PUSHGATE_BAIDU_URL": self.baidu.url,
             "PUSHGATE_PROVIDER_CA_FILE": str(self.ca_file),
         }
 
@@ -88,8 +99,18 @@ class FakeProviders:
         for fake in self._fakes():
             fake.reset()
 
-    def _fakes(self) -> tuple[FakeApns | FakeFcm | FakeAdm | FakeHms | FakeWebPush, ...]:
-        return (self.apns, self.apns_sandbox, self.fcm, self.adm, self.hms, self.webpush)
+    def _fakes(self) -> tuple[Fake, ...]:
+        return (
+            self.apns,
+            self.apns_sandbox,
+            self.fcm,
+            self.adm,
+            self.hms,
+            self.webpush,
+            self.wns,
+            self.mpns,
+            self.baidu,
+        )
 
     def _start(self) -> None:
         if self._loop is not None:
