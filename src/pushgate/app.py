@@ -13,13 +13,20 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
 
 from pushgate import logs
 from pushgate.api.access_log import AccessLog
 from pushgate.api.rest.messages import router as messages_router
-from pushgate.api.rest.problems import Problem, problem_response
+from pushgate.api.rest.problems import (
+    Problem,
+    domain_error_response,
+    problem_response,
+    validation_error_response,
+)
+from pushgate.api.rest.registrations import router as registrations_router
 from pushgate.api.sns.auth import SecretCache
 from pushgate.api.sns.endpoint import SnsQueryApp
 from pushgate.crypto import SecretBox, SecretKeyMismatch, load_or_create_key
@@ -27,13 +34,29 @@ from pushgate.delivery.clients import ClientRegistry
 from pushgate.delivery.engine import DeliveryEngine, EngineConfig
 from pushgate.delivery.retry import RetryPolicy
 from pushgate.domain import access_keys
+from pushgate.domain.arns import Scope
+from pushgate.domain.errors import SnsError
 from pushgate.domain.runtime import Runtime
+from pushgate.oidc import OidcConfig, OidcVerifier
 from pushgate.providers.hosts import DeviceHosts
 from pushgate.settings import Settings, forwarded, unknown_env_vars
 from pushgate.store import migrate
 from pushgate.store.database import Database
 
 log = logging.getLogger("pushgate")
+
+
+def oidc_config(settings: Settings) -> OidcConfig | None:
+    """The server-wide OpenID Connect settings of the registration API, if configured."""
+    if not settings.oidc_issuer:
+        return None
+    audience = tuple(a.strip() for a in (settings.oidc_audience or "").split(",") if a.strip())
+    return OidcConfig(
+        issuer=settings.oidc_issuer,
+        audience=audience,
+        jwks_url=settings.oidc_jwks_url,
+        user_claim=settings.oidc_user_claim,
+    )
 
 
 def build_runtime(settings: Settings) -> Runtime:
@@ -101,7 +124,10 @@ class PushgateApp:
             redoc_url=None,
         )
         self.rest.include_router(messages_router)
+        self.rest.include_router(registrations_router)
         self.rest.add_exception_handler(Problem, problem_response)
+        self.rest.add_exception_handler(SnsError, domain_error_response)
+        self.rest.add_exception_handler(RequestValidationError, validation_error_response)
         self._routes()
         self._asgi = AccessLog(self._dispatch) if settings.access_log else self._dispatch
 
@@ -128,6 +154,9 @@ class PushgateApp:
         self.state.runtime = rt
         cache = SecretCache(rt)
         self.rest.state.runtime, self.rest.state.secret_cache = rt, cache
+        self.rest.state.scope = Scope(self.settings.account_id, self.settings.region)
+        self.rest.state.oidc_config = oidc_config(self.settings)
+        self.rest.state.oidc_verifier = OidcVerifier()
         if self.settings.role in ("all", "api"):
             self.state.sns = SnsQueryApp(rt, cache)
         if self.settings.role in ("all", "worker"):
@@ -150,6 +179,7 @@ class PushgateApp:
                 await self.state.engine.stop()
             if self.state.clients is not None:
                 await self.state.clients.close()
+            await self.rest.state.oidc_verifier.close()
             await rt.db.dispose()
 
     def _routes(self) -> None:

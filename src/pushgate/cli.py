@@ -18,7 +18,11 @@ from rich.table import Table
 from pushgate import logs
 from pushgate.app import build_runtime, create_app, prepare
 from pushgate.crypto import SecretKeyMismatch
-from pushgate.domain import access_keys, message_status
+from pushgate.domain import access_keys, message_status, publish, registrations
+from pushgate.domain.arns import Scope
+from pushgate.domain.errors import SnsError
+from pushgate.domain.messages import parse_message_attributes
+from pushgate.domain.runtime import Runtime
 from pushgate.settings import Settings, forward
 from pushgate.store import migrate as migrations
 
@@ -27,6 +31,8 @@ keys_app = typer.Typer(help="Access keys for SigV4 (boto3, the AWS CLI, every AW
 app.add_typer(keys_app, name="keys")
 messages_app = typer.Typer(help="Published messages and the state of their deliveries.")
 app.add_typer(messages_app, name="messages")
+users_app = typer.Typer(help="Users of the registration service and their devices.")
+app.add_typer(users_app, name="users")
 console = Console()
 
 DatabaseUrl = Annotated[
@@ -204,11 +210,100 @@ def messages_show(
     console.print(table)
 
 
+@users_app.command("devices")
+def users_devices(
+    user: str,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the devices as JSON")] = False,
+    database_url: DatabaseUrl = None,
+    data_dir: DataDir = None,
+) -> None:
+    """A user's devices (their endpoints), across applications."""
+    settings = _settings(database_url=database_url, data_dir=data_dir)
+    found = _with_runtime(settings, lambda rt: registrations.devices(rt, user))
+    rows = [
+        {
+            "endpointArn": d.endpoint.arn,
+            "platform": d.platform,
+            "deviceId": d.endpoint.device_id,
+            "enabled": d.endpoint.enabled,
+            "updatedAt": d.updated_at.isoformat(),
+        }
+        for d in found
+    ]
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    table = Table("endpoint", "platform", "device id", "enabled", "updated")
+    for row in rows:
+        table.add_row(
+            row["endpointArn"],
+            row["platform"],
+            row["deviceId"] or "",
+            "yes" if row["enabled"] else "no",
+            row["updatedAt"],
+        )
+    console.print(table)
+
+
+@users_app.command("publish")
+def users_publish(
+    user: str,
+    message: str,
+    structure: Annotated[
+        bool,
+        typer.Option("--json-structure", help="MESSAGE is SNS's JSON: a payload per platform"),
+    ] = False,
+    subject: Annotated[str | None, typer.Option(help="the message's subject")] = None,
+    attribute: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="a String message attribute NAME=VALUE, e.g. AWS.SNS.MOBILE.APNS.PRIORITY=5"
+        ),
+    ] = None,
+    database_url: DatabaseUrl = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Send one message to every enabled device of USER; prints the message id."""
+    settings = _settings(database_url=database_url, data_dir=data_dir)
+    given: dict[str, dict[str, str]] = {}
+    for item in attribute or []:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise typer.BadParameter(f"{item!r} is not NAME=VALUE", param_hint="--attribute")
+        given[name] = {"DataType": "String", "StringValue": value}
+    scope = Scope(settings.account_id, settings.region)
+
+    async def send(rt: Runtime) -> publish.PublishedToUser:
+        msg = publish.PublishInput(
+            message=message,
+            subject=subject,
+            structure="json" if structure else None,
+            attributes=parse_message_attributes(given),
+        )
+        return await publish.publish_to_user(rt, scope, user, msg)
+
+    try:
+        sent = _with_runtime(settings, send)
+    except SnsError as exc:
+        typer.echo(f"pushgate: {exc.message}", err=True)
+        raise typer.Exit(1) from None
+    console.print(f"message {sent.message_id} to {sent.devices} devices of {user}")
+    console.print(f"follow it with: pushgate messages show {sent.message_id}")
+
+
+@users_app.command("remove")
+def users_remove(user: str, database_url: DatabaseUrl = None, data_dir: DataDir = None) -> None:
+    """Delete every endpoint of USER (logout everywhere, or account deletion)."""
+    settings = _settings(database_url=database_url, data_dir=data_dir)
+    removed = _with_runtime(settings, lambda rt: registrations.remove_user(rt, user))
+    console.print(f"removed {len(removed)} endpoints of {user}")
+
+
 @app.command("fake-providers")
 def fake_providers(
     port_base: Annotated[
         int,
-        typer.Option(help="APNs production on N, APNs sandbox on N+1, FCM on N+2"),
+        typer.Option(help="the first port; the fakes take consecutive ports from it"),
     ] = 4600,
     data_dir: Annotated[
         Path | None,
@@ -220,7 +315,7 @@ def fake_providers(
         ),
     ] = None,
 ) -> None:
-    """Run strict fake APNs and FCM servers and print how to point pushgate at them."""
+    """Run a strict fake of every push provider and print how to point pushgate at them."""
     from pushgate.fakes import command
 
     directory = data_dir or _settings().data_dir / "fake-providers"

@@ -70,6 +70,17 @@ class Settings(BaseSettings):
     webpush_allowed_hosts: str = ",".join(hosts.WEBPUSH_HOSTS)
     provider_ca_file: Path | None = None
 
+    # Who vouches for the users of the registration API (``Authorization: Bearer``): an
+    # OpenID Connect issuer; applications may name their own (OidcIssuer attribute).
+    oidc_issuer: str | None = None
+    oidc_audience: str | None = Field(
+        default=None, description="comma-separated: the client ids tokens may be issued to"
+    )
+    oidc_jwks_url: str | None = Field(
+        default=None, description="default: the issuer's discovery document's jwks_uri"
+    )
+    oidc_user_claim: str = "sub"
+
     # The delivery engine (roles all and worker).
     delivery_batch_size: int = Field(default=500, ge=1, description="deliveries claimed at once")
     delivery_max_in_flight: int = Field(

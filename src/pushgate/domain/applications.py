@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection
 
+from pushgate import oidc
 from pushgate.domain import arns, pagination
 from pushgate.domain.attributes import bool_text, parse_bool, reject_unknown, require_map
 from pushgate.domain.credentials import (
@@ -38,6 +39,9 @@ EVENT_ATTRIBUTES = (
     "EventEndpointUpdated",
     "EventDeliveryFailure",
 )
+# Beyond SNS: which OpenID Connect issuer vouches for the users who register devices of
+# this application (the registration service); without them, the server-wide settings.
+OIDC_ATTRIBUTES = ("OidcIssuer", "OidcAudience", "OidcJwksUrl", "OidcUserClaim")
 SETTABLE = (
     PRINCIPAL,
     CREDENTIAL,
@@ -48,6 +52,7 @@ SETTABLE = (
     "SuccessFeedbackSampleRate",
     "ApplePlatformTeamID",
     "ApplePlatformBundleID",
+    *OIDC_ATTRIBUTES,
 )
 _NAME = re.compile(r"[A-Za-z0-9_.\-]+")
 
@@ -107,6 +112,16 @@ def _check_settings(conn: Connection, attributes: Mapping[str, str], region: str
         raise InvalidParameter(
             "Invalid parameter: Attributes Reason: SuccessFeedbackSampleRate must be an "
             "integer from 0 to 100"
+        )
+    for name in ("OidcIssuer", "OidcJwksUrl"):
+        value = attributes.get(name)
+        if value and oidc.url_refusal(value) is not None:
+            raise InvalidParameter(
+                f"Invalid parameter: Attributes Reason: {name} {oidc.url_refusal(value)}"
+            )
+    if attributes.get("OidcIssuer") and not attributes.get("OidcAudience"):
+        raise InvalidParameter(
+            "Invalid parameter: Attributes Reason: OidcAudience is required with OidcIssuer"
         )
     for name in ("SuccessFeedbackRoleArn", "FailureFeedbackRoleArn"):
         value = attributes.get(name)

@@ -130,7 +130,7 @@ def already_exists(arn: str) -> InvalidParameter:
     )
 
 
-def _endpoint_row(
+def endpoint_row(
     scope: arns.Scope,
     platform: Platform,
     platform_name: str,
@@ -173,7 +173,7 @@ def _new_endpoint(
     if platform is None:
         return None
     try:
-        return _endpoint_row(scope, platform, platform_name, app_name, token, given, device_hosts)
+        return endpoint_row(scope, platform, platform_name, app_name, token, given, device_hosts)
     except InvalidParameter:
         return None
 
@@ -203,7 +203,7 @@ async def create(
         # full path, with its checks in SNS's order.
         app = get_application_or_404(conn, application_arn)
         platform = _platform_of(app.platform)
-        row = _endpoint_row(scope, platform, app.platform, app.name, token, given, rt.device_hosts)
+        row = endpoint_row(scope, platform, app.platform, app.name, token, given, rt.device_hosts)
         row.application_id = app.id
         existing = store.by_token(conn, app.id, row.token)
         if existing is not None:

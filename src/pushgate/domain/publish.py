@@ -26,6 +26,7 @@ from pushgate.domain import arns, messages, topics
 from pushgate.domain.errors import (
     EndpointDisabled,
     InvalidParameter,
+    NotFound,
     PlatformApplicationDisabled,
     SnsError,
 )
@@ -193,6 +194,61 @@ def _publish_to_topic(
 
 def _sequence_number(pk: int) -> str:
     return str(pk).zfill(20)
+
+
+# --- Publish to a user (beyond SNS: the registration service) -------------------------
+
+
+@dataclass(frozen=True)
+class PublishedToUser:
+    message_id: str
+    devices: int
+
+
+def user_target(user: str) -> str:
+    """What a user's messages record as their target (no SNS ARN names a user)."""
+    return f"user:{user}"
+
+
+def _publish_to_user(
+    conn: Connection, rt: Runtime, scope: arns.Scope, user: str, msg: PublishInput
+) -> PublishedToUser:
+    attributes = _check_common(msg, messages.DEFAULT_MAX_MESSAGE_SIZE)
+    devices = endpoint_store.of_user(conn, user, enabled_only=True)
+    apps = {
+        a.id: a
+        for a in app_store.by_ids(conn, sorted({d.endpoint.application_id for d in devices}))
+    }
+    devices = [d for d in devices if apps[d.endpoint.application_id].enabled]
+    if not devices:
+        raise NotFound(f"User {user} has no enabled devices")
+    structure = None
+    if _is_json(msg):
+        structure = messages.parse_structure(msg.message, require_default=False)
+        if "default" not in structure:
+            missing = sorted({d.platform for d in devices} - set(structure))
+            if missing:
+                raise InvalidParameter(
+                    "Invalid parameter: Message Reason: the user has devices on "
+                    f"{', '.join(missing)}: give their keys or a default entry"
+                )
+    target = user_target(user)
+    key = _idempotency_key(target, msg, attributes)
+    if key is not None and (existing := outbox.find_duplicate(conn, key)) is not None:
+        return PublishedToUser(existing, 0)
+    new = _new_message(rt, scope, target, None, msg, structure, attributes, key)
+    outbox.insert_message(conn, new, endpoint_ids=[d.endpoint.id for d in devices])
+    return PublishedToUser(new.message_id, len(devices))
+
+
+async def publish_to_user(
+    rt: Runtime, scope: arns.Scope, user: str, msg: PublishInput
+) -> PublishedToUser:
+    """One message to every enabled device of ``user``, one delivery each; the message's
+    status (GET /v1/messages/{id}) lists every device."""
+    published = await rt.db.write(lambda conn: _publish_to_user(conn, rt, scope, user, msg))
+    rt.work.notify()
+    return published
 
 
 # --- Entry points ---------------------------------------------------------------------

@@ -66,6 +66,12 @@ def get(conn: Connection, arn: str) -> ApplicationRow | None:
     return _row(r) if r else None
 
 
+def by_name(conn: Connection, region: str, name: str) -> list[ApplicationRow]:
+    """The applications called ``name`` in ``region``: one per platform at most."""
+    rows = conn.execute(select(*_COLUMNS).where(t.c.region == region, t.c.name == name))
+    return [_row(r) for r in rows]
+
+
 def insert_one(conn: Connection, app: ApplicationRow, now: datetime) -> int:
     values = {
         "arn": app.arn,

@@ -23,6 +23,10 @@ class EndpointRow:
     enabled: bool
     custom_user_data: str | None
     extra_attributes: dict[str, str] | None
+    # The registration service's: who is logged in on the device, and which device it is.
+    user_id: str | None = None
+    device_id: str | None = None
+    locale: str | None = None
 
 
 _COLUMNS = (
@@ -33,12 +37,26 @@ _COLUMNS = (
     t.c.enabled,
     t.c.custom_user_data,
     t.c.extra_attributes,
+    t.c.user_id,
+    t.c.device_id,
+    t.c.locale,
 )
 
 
 def _row(r: Any) -> EndpointRow:
     extra = dict(r.extra_attributes) if r.extra_attributes else None
-    return EndpointRow(r.id, r.application_id, r.arn, r.token, r.enabled, r.custom_user_data, extra)
+    return EndpointRow(
+        r.id,
+        r.application_id,
+        r.arn,
+        r.token,
+        r.enabled,
+        r.custom_user_data,
+        extra,
+        r.user_id,
+        r.device_id,
+        r.locale,
+    )
 
 
 # The hot statements are built once: building a statement costs more than running it.
@@ -55,6 +73,9 @@ _NEW_COLUMNS = (
     "enabled",
     "custom_user_data",
     "extra_attributes",
+    "user_id",
+    "device_id",
+    "locale",
     "created_at",
     "updated_at",
     "token_updated_at",
@@ -87,6 +108,9 @@ def _values(e: EndpointRow, now: datetime) -> dict[str, Any]:
         "enabled": e.enabled,
         "custom_user_data": e.custom_user_data,
         "extra_attributes": e.extra_attributes,
+        "user_id": e.user_id,
+        "device_id": e.device_id,
+        "locale": e.locale,
         "created_at": now,
         "updated_at": now,
         "token_updated_at": now,
@@ -132,6 +156,9 @@ def save(
         "enabled": e.enabled,
         "custom_user_data": e.custom_user_data,
         "extra_attributes": e.extra_attributes,
+        "user_id": e.user_id,
+        "device_id": e.device_id,
+        "locale": e.locale,
         "updated_at": now,
     }
     if token_changed:
@@ -143,6 +170,57 @@ def save(
 
 def delete_one(conn: Connection, arn: str) -> None:
     conn.execute(delete(t).where(t.c.arn == arn))
+
+
+# --- the registration service: devices and users ------------------------------------------
+
+_BY_DEVICE = select(*_COLUMNS).where(
+    t.c.application_id == bindparam("application_id"), t.c.device_id == bindparam("device_id")
+)
+
+
+def by_device(conn: Connection, application_id: int, device_id: str) -> EndpointRow | None:
+    r = conn.execute(_BY_DEVICE, {"application_id": application_id, "device_id": device_id}).first()
+    return _row(r) if r else None
+
+
+def delete_by_id(conn: Connection, endpoint_id: int) -> None:
+    conn.execute(delete(t).where(t.c.id == endpoint_id))
+
+
+@dataclass(frozen=True)
+class UserDevice:
+    """One endpoint of a user, with its application."""
+
+    endpoint: EndpointRow
+    application_arn: str
+    platform: str
+    created_at: datetime
+    updated_at: datetime
+
+
+def of_user(conn: Connection, user_id: str, *, enabled_only: bool = False) -> list[UserDevice]:
+    """Every endpoint of ``user_id``, across applications, oldest first."""
+    query = (
+        select(
+            *_COLUMNS, apps.c.arn.label("app_arn"), apps.c.platform, t.c.created_at, t.c.updated_at
+        )
+        .join(apps, apps.c.id == t.c.application_id)
+        .where(t.c.user_id == user_id)
+        .order_by(t.c.id)
+    )
+    if enabled_only:
+        query = query.where(t.c.enabled.is_(True))
+    return [
+        UserDevice(_row(r), r.app_arn, r.platform, r.created_at, r.updated_at)
+        for r in conn.execute(query)
+    ]
+
+
+def delete_of_user(conn: Connection, user_id: str) -> list[str]:
+    """Delete every endpoint of ``user_id``; their ARNs."""
+    rows = conn.execute(delete(t).where(t.c.user_id == user_id).returning(t.c.arn))
+    return [r.arn for r in rows]
 
 
 def page(conn: Connection, application_id: int, after_id: int, limit: int) -> list[EndpointRow]:

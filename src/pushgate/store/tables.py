@@ -29,6 +29,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 # Integer primary keys: SQLite only auto-increments INTEGER PRIMARY KEY columns.
@@ -91,13 +92,23 @@ endpoints = Table(
     Column("extra_attributes", JSON(none_as_null=True), nullable=True),
     Column("user_id", String(256), nullable=True),
     Column("device_id", String(256), nullable=True),
+    Column("locale", String(35), nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Column("token_updated_at", DateTime(timezone=True), nullable=False),
     Column("disabled_at", DateTime(timezone=True), nullable=True),
     UniqueConstraint("application_id", "token"),
     Index("ix_endpoints_application_id_user_id", "application_id", "user_id"),
-    Index("ix_endpoints_application_id_device_id", "application_id", "device_id"),
+    Index("ix_endpoints_user_id", "user_id"),
+    # One endpoint per device of an application (the registration service's key).
+    Index(
+        "uq_endpoints_application_id_device_id",
+        "application_id",
+        "device_id",
+        unique=True,
+        sqlite_where=text("device_id IS NOT NULL"),
+        postgresql_where=text("device_id IS NOT NULL"),
+    ),
 )
 
 topics = Table(
