@@ -1,24 +1,33 @@
-"""Tests of the strict fake providers, and a raw HTTP/2 client that sees them frame by frame.
+"""Tests of the strict fake providers, the clients that talk to them, and a raw HTTP/2
+client that sees them frame by frame.
 
 httpx hides SETTINGS, RST_STREAM, GOAWAY and PRIORITY; :class:`RawH2` shows them.
 
 The fixtures here serve every test that talks to the fakes, in this folder and in
-``tests/providers``: each folder's ``conftest.py`` makes them its own.
+``tests/providers``: each folder's ``conftest.py`` makes them its own. The fakes run once
+per module (:func:`running_fakes`); tests change their knobs with
+``monkeypatch.setattr``, and :func:`fakes` forgets the rest after each test.
 """
 
 from __future__ import annotations
 
+import base64
 import socket
 import ssl
 import urllib.parse
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import h2.config
 import h2.connection
 import h2.events
+import http_ece  # type: ignore[import-untyped]
+import httpx
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from pushgate.fakes.apns import ApnsSigningKey
 from pushgate.fakes.runner import FakeProviders
@@ -30,7 +39,7 @@ PAYLOAD = b'{"aps":{"alert":"hello"}}'
 
 @pytest.fixture(scope="module")
 def running_fakes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeProviders]:
-    """Fake APNs (production and sandbox) and FCM on a thread of their own, per module."""
+    """Every fake provider on a thread of its own, per module."""
     with FakeProviders.start(tmp_path_factory.mktemp("fakes")) as running:
         yield running
 
@@ -48,6 +57,72 @@ def key(fakes: FakeProviders) -> ApnsSigningKey:
     return fakes.apns.register_key(TEAM, [BUNDLE])
 
 
+@pytest.fixture
+async def client(fakes: FakeProviders) -> AsyncIterator[httpx.AsyncClient]:
+    """An httpx client that trusts the fakes' CA: HTTP/2 with the fakes that offer it
+    (ALPN), HTTP/1.1 with the others (WNS, MPNS, Baidu)."""
+    async with httpx.AsyncClient(
+        http2=True, verify=trusting(fakes.ca_file), trust_env=False, timeout=5
+    ) as c:
+        yield c
+
+
+def trusting(ca_file: Path, cert: tuple[Path, Path] | None = None) -> ssl.SSLContext:
+    """A client TLS context that trusts the fakes' CA, presenting ``cert`` (the files of a
+    client certificate and its key) when given."""
+    context = ssl.create_default_context(cafile=str(ca_file))
+    if cert is not None:
+        context.load_cert_chain(*cert)
+    return context
+
+
+def certificate_files(directory: Path, pem: tuple[str, str]) -> tuple[Path, Path]:
+    """A client certificate and its key (PEM) as files in ``directory``: :mod:`ssl`
+    loads them from files only."""
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    cert.write_text(pem[0])
+    key.write_text(pem[1])
+    return cert, key
+
+
+async def granted_token(client: httpx.AsyncClient, token_url: str, **form: str) -> str:
+    """The access token of a client-credentials grant (ADM, HMS, WNS) with ``form``,
+    which must be granted."""
+    answer = await client.post(token_url, data={"grant_type": "client_credentials", **form})
+    assert answer.status_code == 200, answer.text
+    return str(answer.json()["access_token"])
+
+
+# Web Push by hand: RFC 8291 encryption for a subscription, as a browser's server would.
+
+
+def b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def point(key: ec.EllipticCurvePrivateKey) -> bytes:
+    return key.public_key().public_bytes(
+        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+    )
+
+
+def encrypt(sub: dict[str, Any], plaintext: bytes, rs: int = 4096) -> bytes:
+    """``plaintext`` encrypted (aes128gcm) for subscription ``sub`` (its toJSON form)."""
+    body: bytes = http_ece.encrypt(
+        plaintext,
+        private_key=ec.generate_private_key(ec.SECP256R1()),
+        dh=unb64(sub["keys"]["p256dh"]),
+        auth_secret=unb64(sub["keys"]["auth"]),
+        version="aes128gcm",
+        rs=rs,
+    )
+    return body
+
+
 class RawH2:
     """A blocking h2 client on one TLS connection, keeping every event it read."""
 
@@ -62,10 +137,8 @@ class RawH2:
         parsed = urllib.parse.urlsplit(url)
         assert parsed.hostname is not None and parsed.port is not None
         self.authority = parsed.netloc
-        context = ssl.create_default_context(cafile=str(ca_file))
+        context = trusting(ca_file, cert)
         context.set_alpn_protocols(["h2"])
-        if cert is not None:
-            context.load_cert_chain(*cert)
         raw = socket.create_connection((parsed.hostname, parsed.port), timeout=5)
         self.sock = context.wrap_socket(raw, server_hostname=parsed.hostname)
         self.conn = h2.connection.H2Connection(

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from tests.fakes import fakes, key, running_fakes
+from tests.fakes import client, fakes, key, running_fakes
 
-__all__ = ["fakes", "key", "running_fakes"]
+__all__ = ["client", "fakes", "key", "running_fakes"]

@@ -4,8 +4,6 @@
 from __future__ import annotations
 
 import json
-import ssl
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -14,21 +12,12 @@ import pytest
 from pushgate.fakes.adm import ACCEPT_TYPE, TYPE_VERSION, FakeAdm, data_checksum
 from pushgate.fakes.runner import FakeProviders
 from pushgate.fakes.state import RateLimiter
+from tests.fakes import granted_token
 
 
 @pytest.fixture
-async def adm(fakes: FakeProviders) -> AsyncIterator[FakeAdm]:
-    fake = FakeAdm(fakes.ca)
-    await fake.start()
-    yield fake
-    await fake.aclose()
-
-
-@pytest.fixture
-async def client(fakes: FakeProviders) -> AsyncIterator[httpx.AsyncClient]:
-    context = ssl.create_default_context(cafile=str(fakes.ca_file))
-    async with httpx.AsyncClient(http2=True, verify=context, trust_env=False, timeout=5) as c:
-        yield c
+def adm(fakes: FakeProviders) -> FakeAdm:
+    return fakes.adm
 
 
 @pytest.fixture
@@ -44,16 +33,14 @@ async def grant(client: httpx.AsyncClient, adm: FakeAdm, **form: str) -> httpx.R
 async def access_token(
     client: httpx.AsyncClient, adm: FakeAdm, credentials: tuple[str, str]
 ) -> str:
-    answer = await grant(
+    client_id, client_secret = credentials
+    return await granted_token(
         client,
-        adm,
-        grant_type="client_credentials",
+        adm.token_url,
         scope="messaging:push",
-        client_id=credentials[0],
-        client_secret=credentials[1],
+        client_id=client_id,
+        client_secret=client_secret,
     )
-    assert answer.status_code == 200
-    return str(answer.json()["access_token"])
 
 
 def headers(access_token: str, **overrides: str | None) -> dict[str, str]:
@@ -220,13 +207,13 @@ async def test_registration_states(
 
 
 async def test_unknown_and_malformed_registrations(
-    client: httpx.AsyncClient, adm: FakeAdm, access_token: str
+    client: httpx.AsyncClient, adm: FakeAdm, access_token: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     unknown = await send(client, adm, REG, {"data": {}}, access_token)
     malformed = await send(client, adm, "bad%20id", {"data": {}}, access_token)
     for answer in (unknown, malformed):
         assert (answer.status_code, answer.json()) == (400, {"reason": "InvalidRegistrationId"})
-    adm.accept_unknown_registrations = True
+    monkeypatch.setattr(adm, "accept_unknown_registrations", True)
     assert (await send(client, adm, REG, {"data": {}}, access_token)).status_code == 200
 
 
@@ -313,7 +300,9 @@ async def test_body_checks(
     assert (answer.status_code, answer.json()) == (status, {"reason": reason})
 
 
-async def test_edges_that_pass(client: httpx.AsyncClient, adm: FakeAdm, access_token: str) -> None:
+async def test_edges_that_pass(
+    client: httpx.AsyncClient, adm: FakeAdm, access_token: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     adm.register_registration(REG)
     bodies = [
         {"data": {"k": "x" * 6136}},  # exactly 6144 bytes
@@ -323,7 +312,7 @@ async def test_edges_that_pass(client: httpx.AsyncClient, adm: FakeAdm, access_t
     ]
     for body in bodies:
         assert (await send(client, adm, REG, body, access_token)).status_code == 200
-    adm.strict = False
+    monkeypatch.setattr(adm, "strict", False)
     assert (await send(client, adm, REG, {"data": {}, "x": 1}, access_token)).status_code == 200
 
 
@@ -350,9 +339,11 @@ async def test_path_and_method(client: httpx.AsyncClient, adm: FakeAdm, access_t
     assert get.status_code == 405
 
 
-async def test_rate_limit(client: httpx.AsyncClient, adm: FakeAdm, access_token: str) -> None:
+async def test_rate_limit(
+    client: httpx.AsyncClient, adm: FakeAdm, access_token: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     adm.register_registration(REG)
-    adm.rate_limit = RateLimiter(1, 3600)
+    monkeypatch.setattr(adm, "rate_limit", RateLimiter(1, 3600))
     first = await send(client, adm, REG, {"data": {}}, access_token)
     second = await send(client, adm, REG, {"data": {}}, access_token)
     assert first.status_code == 200

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import json
-import ssl
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -27,7 +26,7 @@ from h2.settings import SettingCodes
 from pushgate.fakes.apns import ApnsSigningKey, FakeApns
 from pushgate.fakes.runner import FakeProviders
 from pushgate.fakes.state import RateLimiter
-from tests.fakes import BUNDLE, PAYLOAD, TEAM, RawH2
+from tests.fakes import BUNDLE, PAYLOAD, TEAM, RawH2, certificate_files, trusting
 
 TOKEN = "ab" * 32
 
@@ -37,16 +36,9 @@ def apns(fakes: FakeProviders) -> FakeApns:
     return fakes.apns
 
 
-def tls(fakes: FakeProviders, cert: tuple[Path, Path] | None = None) -> ssl.SSLContext:
-    context = ssl.create_default_context(cafile=str(fakes.ca_file))
-    if cert is not None:
-        context.load_cert_chain(*cert)
-    return context
-
-
 @pytest.fixture
 def client(fakes: FakeProviders) -> Iterator[httpx.Client]:
-    with httpx.Client(http2=True, verify=tls(fakes), trust_env=False, timeout=5) as c:
+    with httpx.Client(http2=True, verify=trusting(fakes.ca_file), trust_env=False, timeout=5) as c:
         yield c
 
 
@@ -365,7 +357,7 @@ def test_a_connection_is_bound_to_its_first_key_and_team(
     assert push(client, apns, key).status_code == 200
     assert_error(push(client, apns, same_team), 403, "UnrelatedKeyIdInToken")
     assert_error(push(client, apns, other_team), 403, "InvalidProviderToken")
-    with httpx.Client(http2=True, verify=tls(fakes), trust_env=False) as fresh:
+    with httpx.Client(http2=True, verify=trusting(fakes.ca_file), trust_env=False) as fresh:
         assert push(fresh, apns, same_team).status_code == 200
 
 
@@ -399,7 +391,7 @@ def test_too_many_provider_token_updates(
     now = int(time.time())
     answers = []
     for iat in (now - 30, now - 20, now - 10, now - 30):
-        with httpx.Client(http2=True, verify=tls(fakes), trust_env=False) as fresh:
+        with httpx.Client(http2=True, verify=trusting(fakes.ca_file), trust_env=False) as fresh:
             token = f"bearer {key.token(iat)}"
             answers.append(push(fresh, apns, None, headers={"authorization": token}))
     assert [a.status_code for a in answers] == [200, 200, 429, 200]
@@ -602,21 +594,14 @@ def test_priority_frames_are_recorded(fakes: FakeProviders, key: ApnsSigningKey)
 
 def test_http1_is_refused(fakes: FakeProviders) -> None:
     with (
-        httpx.Client(http2=False, verify=tls(fakes), trust_env=False) as http1,
+        httpx.Client(http2=False, verify=trusting(fakes.ca_file), trust_env=False) as http1,
         pytest.raises(httpx.TransportError),
     ):
         http1.post(f"{fakes.apns.url}/3/device/{TOKEN}", content=PAYLOAD)
 
 
-def _certificate_files(tmp_path: Path, pem: tuple[str, str]) -> tuple[Path, Path]:
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    cert.write_text(pem[0])
-    key.write_text(pem[1])
-    return cert, key
-
-
 def test_certificate_auth(fakes: FakeProviders, tmp_path: Path) -> None:
-    files = _certificate_files(tmp_path, fakes.apns.register_certificate(BUNDLE))
+    files = certificate_files(tmp_path, fakes.apns.register_certificate(BUNDLE))
     with RawH2(fakes.apns.url, fakes.ca_file, cert=files) as raw:
         raw.read_until(lambda e: isinstance(e, h2.events.RemoteSettingsChanged))
         assert raw.conn.remote_settings.max_concurrent_streams == 1000
@@ -665,8 +650,8 @@ def test_certificate_auth(fakes: FakeProviders, tmp_path: Path) -> None:
 def test_certificate_rules(
     fakes: FakeProviders, tmp_path: Path, make: Any, status: int, reason: str
 ) -> None:
-    files = _certificate_files(tmp_path, make(fakes))
-    with httpx.Client(http2=True, verify=tls(fakes, files), trust_env=False) as client:
+    files = certificate_files(tmp_path, make(fakes))
+    with httpx.Client(http2=True, verify=trusting(fakes.ca_file, files), trust_env=False) as client:
         assert_error(
             client.post(f"{fakes.apns.url}/3/device/{TOKEN}", content=PAYLOAD), status, reason
         )
@@ -675,7 +660,9 @@ def test_certificate_rules(
 def test_revoked_certificate_and_multi_topic(fakes: FakeProviders, tmp_path: Path) -> None:
     pem = fakes.apns.register_certificate(BUNDLE, topics=[BUNDLE, "com.example.two"])
     with httpx.Client(
-        http2=True, verify=tls(fakes, _certificate_files(tmp_path, pem)), trust_env=False
+        http2=True,
+        verify=trusting(fakes.ca_file, certificate_files(tmp_path, pem)),
+        trust_env=False,
     ) as client:
         url = f"{fakes.apns.url}/3/device/{TOKEN}"
         two = client.post(url, headers={"apns-topic": "com.example.two"}, content=PAYLOAD)

@@ -7,10 +7,8 @@ once, with the exact error envelope the fake gives.
 from __future__ import annotations
 
 import json
-import ssl
 import time
 import urllib.parse
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -28,24 +26,14 @@ ANDROID = '{"title":"T","description":"D"}'
 
 
 @pytest.fixture
-async def baidu(fakes: FakeProviders) -> AsyncIterator[FakeBaidu]:
-    fake = FakeBaidu(fakes.ca)
-    await fake.start()
-    yield fake
-    await fake.aclose()
+def baidu(fakes: FakeProviders) -> FakeBaidu:
+    return fakes.baidu
 
 
 @pytest.fixture
 def app(baidu: FakeBaidu) -> tuple[str, str]:
     baidu.register_channel(CHANNEL)
     return baidu.create_app()
-
-
-@pytest.fixture
-async def client(fakes: FakeProviders) -> AsyncIterator[httpx.AsyncClient]:
-    context = ssl.create_default_context(cafile=str(fakes.ca_file))
-    async with httpx.AsyncClient(verify=context, trust_env=False, timeout=5) as c:
-        yield c
 
 
 def signed(
@@ -71,6 +59,25 @@ def signed(
     return fields
 
 
+async def submit(
+    client: httpx.AsyncClient,
+    baidu: FakeBaidu,
+    fields: dict[str, str] | bytes,
+    path: str = PATH,
+    *,
+    method: str = "POST",
+    headers: dict[str, str] | None = None,
+) -> httpx.Response:
+    """``fields`` (or a raw body) as the SDK sends them, headers overridden by ``headers``."""
+    content = fields if isinstance(fields, bytes) else urllib.parse.urlencode(fields).encode()
+    return await client.request(
+        method,
+        baidu.url + path,
+        content=content,
+        headers={"content-type": FORM, "user-agent": USER_AGENT, **(headers or {})},
+    )
+
+
 async def post(
     client: httpx.AsyncClient,
     baidu: FakeBaidu,
@@ -80,13 +87,7 @@ async def post(
     method: str = "POST",
     headers: dict[str, str] | None = None,
 ) -> tuple[int, dict[str, Any]]:
-    content = fields if isinstance(fields, bytes) else urllib.parse.urlencode(fields).encode()
-    response = await client.request(
-        method,
-        baidu.url + path,
-        content=content,
-        headers={"content-type": FORM, "user-agent": USER_AGENT, **(headers or {})},
-    )
+    response = await submit(client, baidu, fields, path, method=method, headers=headers)
     return response.status_code, response.json()
 
 
@@ -160,14 +161,17 @@ async def test_content_type(
 
 
 async def test_user_agent_strict_and_relaxed(
-    baidu: FakeBaidu, app: tuple[str, str], client: httpx.AsyncClient
+    baidu: FakeBaidu,
+    app: tuple[str, str],
+    client: httpx.AsyncClient,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     reply = await post(client, baidu, signed(baidu, app), headers={"user-agent": "curl/8"})
     assert error(reply)[1:] == (
         30602,
         "Request Params Not Valid, User-Agent must start with BCCS_SDK/3.0",
     )
-    baidu.require_sdk_user_agent = False
+    monkeypatch.setattr(baidu, "require_sdk_user_agent", False)
     status, _ = await post(client, baidu, signed(baidu, app), headers={"user-agent": "curl/8"})
     assert status == 200
 
@@ -237,12 +241,15 @@ async def test_request_time(
 
 
 async def test_request_time_knobs(
-    baidu: FakeBaidu, app: tuple[str, str], client: httpx.AsyncClient
+    baidu: FakeBaidu,
+    app: tuple[str, str],
+    client: httpx.AsyncClient,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    baidu.clock = lambda: time.time() + 10_000
+    monkeypatch.setattr(baidu, "clock", lambda: time.time() + 10_000)
     reply = await post(client, baidu, signed(baidu, app))
     assert error(reply)[1] == 30606
-    baidu.signature_lifetime = 20_000
+    monkeypatch.setattr(baidu, "signature_lifetime", 20_000)
     assert (await post(client, baidu, signed(baidu, app)))[0] == 200
 
 
@@ -280,7 +287,10 @@ async def test_single_device_parameters(
 
 
 async def test_valid_variants(
-    baidu: FakeBaidu, app: tuple[str, str], client: httpx.AsyncClient
+    baidu: FakeBaidu,
+    app: tuple[str, str],
+    client: httpx.AsyncClient,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     ios = '{"aps":{"alert":"a"}}'
     for params in (
@@ -291,7 +301,7 @@ async def test_valid_variants(
     ):
         status, body = await post(client, baidu, signed(baidu, app, **params))
         assert status == 200, body
-    baidu.require_deploy_status = False
+    monkeypatch.setattr(baidu, "require_deploy_status", False)
     reply = await post(client, baidu, signed(baidu, app, device_type="4", msg=ios))
     assert reply[0] == 200
 
@@ -320,20 +330,26 @@ async def test_channel_states(
 
 
 async def test_unknown_channels_may_be_accepted(
-    baidu: FakeBaidu, app: tuple[str, str], client: httpx.AsyncClient
+    baidu: FakeBaidu,
+    app: tuple[str, str],
+    client: httpx.AsyncClient,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    baidu.accept_unknown_channels = True
+    monkeypatch.setattr(baidu, "accept_unknown_channels", True)
     assert (await post(client, baidu, signed(baidu, app, channel_id="42")))[0] == 200
 
 
 async def test_quota_and_frequency(
-    baidu: FakeBaidu, app: tuple[str, str], client: httpx.AsyncClient
+    baidu: FakeBaidu,
+    app: tuple[str, str],
+    client: httpx.AsyncClient,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     baidu.set_quota_exhausted(app[0])
     reply = await post(client, baidu, signed(baidu, app))
     assert error(reply) == (402, 30604, "Quota Use Up Payment Required")
     baidu.set_quota_exhausted(app[0], False)
-    baidu.frequency_limit = RateLimiter(1, 3600)
+    monkeypatch.setattr(baidu, "frequency_limit", RateLimiter(1, 3600))
     assert (await post(client, baidu, signed(baidu, app)))[0] == 200
     reply = await post(client, baidu, signed(baidu, app))
     assert error(reply)[:2] == (503, 30699)
@@ -348,11 +364,7 @@ async def test_scripts(baidu: FakeBaidu, app: tuple[str, str], client: httpx.Asy
             30600,
             "Internal Server Error",
         )
-    response = await client.post(
-        baidu.url + PATH,
-        content=urllib.parse.urlencode(signed(baidu, app)).encode(),
-        headers={"content-type": FORM, "user-agent": USER_AGENT},
-    )
+    response = await submit(client, baidu, signed(baidu, app))
     assert (response.status_code, response.json()["error_code"]) == (429, 30699)
     assert response.headers["retry-after"] == "7"
     assert (await post(client, baidu, signed(baidu, app)))[0] == 200

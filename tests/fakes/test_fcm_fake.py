@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import json
-import ssl
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -25,7 +24,7 @@ from h2.settings import SettingCodes
 from pushgate.fakes.fcm import FakeFcm
 from pushgate.fakes.runner import FakeProviders
 from pushgate.fakes.state import RateLimiter
-from tests.fakes import RawH2
+from tests.fakes import RawH2, trusting
 
 PROJECT = "my-project"
 TOKEN = "device-token:" + "a" * 40
@@ -48,8 +47,7 @@ def fcm(fakes: FakeProviders) -> FakeFcm:
 
 @pytest.fixture
 def client(fakes: FakeProviders) -> Iterator[httpx.Client]:
-    context = ssl.create_default_context(cafile=str(fakes.ca_file))
-    with httpx.Client(http2=True, verify=context, trust_env=False, timeout=5) as c:
+    with httpx.Client(http2=True, verify=trusting(fakes.ca_file), trust_env=False, timeout=5) as c:
         yield c
 
 
@@ -79,7 +77,7 @@ def grant(client: httpx.Client, fcm: FakeFcm, **form: str) -> httpx.Response:
 @pytest.fixture(scope="module")
 def access_token(running_fakes: FakeProviders, account: dict[str, str]) -> str:
     """One token for the module: it outlives ``reset()``, as a client's cached token would."""
-    context = ssl.create_default_context(cafile=str(running_fakes.ca_file))
+    context = trusting(running_fakes.ca_file)
     with httpx.Client(http2=True, verify=context, trust_env=False) as client:
         fcm = running_fakes.fcm
         response = grant(client, fcm, grant_type=GRANT, assertion=assertion(account))
@@ -151,7 +149,7 @@ def test_token_grant(
     assert body.keys() == {"access_token", "expires_in", "token_type"}
     assert (body["expires_in"], body["token_type"]) == (120, "Bearer")
     (record,) = fcm.token_requests
-    assert (record.outcome, record.client_email, record.audience) == (
+    assert (record.outcome, record.client_id, record.audience) == (
         "ok",
         account["client_email"],
         aud,

@@ -4,8 +4,6 @@
 from __future__ import annotations
 
 import json
-import ssl
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -14,23 +12,14 @@ import pytest
 from pushgate.fakes.hms import FakeHms
 from pushgate.fakes.runner import FakeProviders
 from pushgate.fakes.state import RateLimiter
+from tests.fakes import granted_token
 
 TOKEN = "IQAAAACy0" + "a" * 100
 
 
 @pytest.fixture
-async def hms(fakes: FakeProviders) -> AsyncIterator[FakeHms]:
-    fake = FakeHms(fakes.ca)
-    await fake.start()
-    yield fake
-    await fake.aclose()
-
-
-@pytest.fixture
-async def client(fakes: FakeProviders) -> AsyncIterator[httpx.AsyncClient]:
-    context = ssl.create_default_context(cafile=str(fakes.ca_file))
-    async with httpx.AsyncClient(http2=True, verify=context, trust_env=False, timeout=5) as c:
-        yield c
+def hms(fakes: FakeProviders) -> FakeHms:
+    return fakes.hms
 
 
 @pytest.fixture
@@ -44,11 +33,7 @@ async def grant(client: httpx.AsyncClient, hms: FakeHms, **form: str) -> httpx.R
 
 @pytest.fixture
 async def access_token(client: httpx.AsyncClient, hms: FakeHms, app: tuple[str, str]) -> str:
-    answer = await grant(
-        client, hms, grant_type="client_credentials", client_id=app[0], client_secret=app[1]
-    )
-    assert answer.status_code == 200
-    return str(answer.json()["access_token"])
+    return await granted_token(client, hms.token_url, client_id=app[0], client_secret=app[1])
 
 
 async def send(
@@ -301,9 +286,13 @@ async def test_path_and_method(
 
 
 async def test_flow_control(
-    client: httpx.AsyncClient, hms: FakeHms, app: tuple[str, str], access_token: str
+    client: httpx.AsyncClient,
+    hms: FakeHms,
+    app: tuple[str, str],
+    access_token: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    hms.rate_limit = RateLimiter(1, 3600)
+    monkeypatch.setattr(hms, "rate_limit", RateLimiter(1, 3600))
     assert code(await send(client, hms, app[0], message(), access_token)) == (200, "80000000")
     answer = await send(client, hms, app[0], message(), access_token)
     assert (answer.status_code, answer.content) == (503, b"")

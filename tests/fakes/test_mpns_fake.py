@@ -3,10 +3,7 @@ client certificate: each check of specs/providers.md sec. 4.4 / 10.4 ("MPNS fake
 
 from __future__ import annotations
 
-import ssl
-import tempfile
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -16,6 +13,7 @@ import pytest
 
 from pushgate.fakes.mpns import FakeMpns
 from pushgate.fakes.runner import FakeProviders
+from tests.fakes import certificate_files, trusting
 
 HEAD = b'<?xml version="1.0" encoding="utf-8"?><wp:Notification xmlns:wp="WPNotification">'
 TOAST = HEAD + b"<wp:Toast><wp:Text1>hi</wp:Text1></wp:Toast></wp:Notification>"
@@ -28,28 +26,16 @@ TOAST_HEADERS = {
 
 
 @pytest.fixture
-async def mpns(fakes: FakeProviders) -> AsyncIterator[FakeMpns]:
-    fake = FakeMpns(fakes.ca)
-    await fake.start()
-    yield fake
-    await fake.aclose()
+def mpns(fakes: FakeProviders) -> FakeMpns:
+    return fakes.mpns
 
 
-def _context(fakes: FakeProviders, cert: tuple[str, str] | None = None) -> ssl.SSLContext:
-    context = ssl.create_default_context(cafile=str(fakes.ca_file))
-    if cert is not None:
-        with tempfile.TemporaryDirectory() as directory:
-            cert_file, key_file = Path(directory, "c.pem"), Path(directory, "k.pem")
-            cert_file.write_text(cert[0])
-            key_file.write_text(cert[1])
-            context.load_cert_chain(cert_file, key_file)
-    return context
-
-
-@pytest.fixture
-async def client(fakes: FakeProviders) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(verify=_context(fakes), trust_env=False, timeout=5) as c:
-        yield c
+def presenting(
+    fakes: FakeProviders, directory: Path, service: tuple[str, str]
+) -> httpx.AsyncClient:
+    """A client that presents ``service``'s certificate (PEM), from files in ``directory``."""
+    context = trusting(fakes.ca_file, certificate_files(directory, service))
+    return httpx.AsyncClient(verify=context, trust_env=False, timeout=5)
 
 
 @pytest.fixture
@@ -197,40 +183,45 @@ async def test_unknown_channel(mpns: FakeMpns, client: httpx.AsyncClient) -> Non
 
 
 async def test_daily_quota_of_unauthenticated_channels(
-    mpns: FakeMpns, channel: str, client: httpx.AsyncClient
+    mpns: FakeMpns, channel: str, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    mpns.daily_quota = 2
+    monkeypatch.setattr(mpns, "daily_quota", 2)
     statuses = [(await post(client, channel)).status_code for _ in range(3)]
     assert statuses == [200, 200, 406]
-    mpns.clock = lambda: datetime.now(UTC).timestamp() + 86400  # the next day
+    next_day = datetime.now(UTC).timestamp() + 86400
+    monkeypatch.setattr(mpns, "clock", lambda: next_day)
     assert (await post(client, channel)).status_code == 200
 
 
 async def test_authenticated_channel(
-    fakes: FakeProviders, mpns: FakeMpns, client: httpx.AsyncClient
+    fakes: FakeProviders,
+    mpns: FakeMpns,
+    client: httpx.AsyncClient,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     service = mpns.create_service()
     channel = mpns.create_channel(service[0])
     assert "/unthrottledthirdparty/01.00/" in channel
     assert (await post(client, channel)).status_code == 401
     other = mpns.create_service("other")
-    async with httpx.AsyncClient(verify=_context(fakes, other), trust_env=False) as wrong:
+    async with presenting(fakes, tmp_path, other) as wrong:
         assert (await post(wrong, channel)).status_code == 401
-    async with httpx.AsyncClient(verify=_context(fakes, service), trust_env=False) as right:
+    async with presenting(fakes, tmp_path, service) as right:
         response = await post(right, channel)
         assert response.status_code == 200
-    mpns.daily_quota = 0  # authenticated services have no daily limit
-    async with httpx.AsyncClient(verify=_context(fakes, service), trust_env=False) as right:
+    monkeypatch.setattr(mpns, "daily_quota", 0)  # authenticated services have no daily limit
+    async with presenting(fakes, tmp_path, service) as right:
         assert (await post(right, channel)).status_code == 200
     assert mpns.delivered[0].certificate_subject == "CN=pushgate-mpns,UID=pushgate-mpns"
     assert [r.status for r in mpns.received] == [401, 401, 200, 200]
 
 
-async def test_expired_certificate(fakes: FakeProviders, mpns: FakeMpns) -> None:
+async def test_expired_certificate(fakes: FakeProviders, mpns: FakeMpns, tmp_path: Path) -> None:
     past = datetime.now(UTC) - timedelta(days=1)
     service = fakes.ca.issue_client_certificate("old", "old", not_after=past)
     channel = mpns.create_channel(service[0])
-    async with httpx.AsyncClient(verify=_context(fakes, service), trust_env=False) as old:
+    async with presenting(fakes, tmp_path, service) as old:
         assert (await post(old, channel)).status_code == 401
 
 

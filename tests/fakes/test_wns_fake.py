@@ -6,7 +6,6 @@ with the headers the fake must answer with.
 
 from __future__ import annotations
 
-import ssl
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -17,6 +16,7 @@ import pytest
 from pushgate.fakes.runner import FakeProviders
 from pushgate.fakes.state import RateLimiter
 from pushgate.fakes.wns import FakeWns
+from tests.fakes import granted_token
 
 TOAST = (
     b'<toast><visual><binding template="ToastGeneric"><text>hi</text></binding></visual></toast>'
@@ -24,18 +24,8 @@ TOAST = (
 
 
 @pytest.fixture
-async def wns(fakes: FakeProviders) -> AsyncIterator[FakeWns]:
-    fake = FakeWns(fakes.ca)
-    await fake.start()
-    yield fake
-    await fake.aclose()
-
-
-@pytest.fixture
-async def client(fakes: FakeProviders) -> AsyncIterator[httpx.AsyncClient]:
-    context = ssl.create_default_context(cafile=str(fakes.ca_file))
-    async with httpx.AsyncClient(verify=context, trust_env=False, timeout=5) as c:
-        yield c
+def wns(fakes: FakeProviders) -> FakeWns:
+    return fakes.wns
 
 
 @pytest.fixture
@@ -45,9 +35,9 @@ def app(wns: FakeWns) -> tuple[str, str]:
 
 @pytest.fixture
 async def access(wns: FakeWns, app: tuple[str, str], client: httpx.AsyncClient) -> str:
-    response = await grant(client, wns, client_id=app[0], client_secret=app[1])
-    token: str = response.json()["access_token"]
-    return token
+    return await granted_token(
+        client, wns.token_url, scope="notify.windows.com", client_id=app[0], client_secret=app[1]
+    )
 
 
 @pytest.fixture
@@ -294,10 +284,14 @@ async def test_content_length_required(
 
 
 async def test_knobs_allow_what_strict_mode_refuses(
-    wns: FakeWns, access: str, channel: str, client: httpx.AsyncClient
+    wns: FakeWns,
+    access: str,
+    channel: str,
+    client: httpx.AsyncClient,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    wns.reject_ttl_with_no_cache = False
-    wns.strict_xml = False
+    monkeypatch.setattr(wns, "reject_ttl_with_no_cache", False)
+    monkeypatch.setattr(wns, "strict_xml", False)
     extra = {"x-wns-ttl": "60", "x-wns-cache-policy": "no-cache"}
     response = await send(client, channel, toast_headers(access, **extra), b"<tile/>")
     assert response.status_code == 200
@@ -358,10 +352,14 @@ async def test_forgotten_and_expired_channels(
 
 
 async def test_channel_older_than_its_lifetime(
-    wns: FakeWns, access: str, channel: str, client: httpx.AsyncClient
+    wns: FakeWns,
+    access: str,
+    channel: str,
+    client: httpx.AsyncClient,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    wns.channel_lifetime = 60.0  # 30 days by default
-    wns.clock = lambda: time.time() + 61  # the access token lives a day
+    monkeypatch.setattr(wns, "channel_lifetime", 60.0)  # 30 days by default
+    monkeypatch.setattr(wns, "clock", lambda: time.time() + 61)  # the token lives a day
     response = await send(client, channel, toast_headers(access))
     assert response.status_code == 410
 
@@ -388,9 +386,13 @@ async def test_throttled_and_dropping_channels(
 
 
 async def test_app_throttle(
-    wns: FakeWns, access: str, channel: str, client: httpx.AsyncClient
+    wns: FakeWns,
+    access: str,
+    channel: str,
+    client: httpx.AsyncClient,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    wns.app_quota = RateLimiter(1, 60.0)
+    monkeypatch.setattr(wns, "app_quota", RateLimiter(1, 60.0))
     assert (await send(client, channel, toast_headers(access))).status_code == 200
     response = await send(client, channel, toast_headers(access))
     assert response.status_code == 406

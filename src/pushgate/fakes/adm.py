@@ -24,8 +24,7 @@ the first failure being the answer (``{"reason": ...}``):
 7. scripted replies (:meth:`FakeAdm.script`), which replace the success of a valid send.
 
 A success is ``200 {"registrationID": <id>}`` with ``X-Amzn-RequestId`` and
-``X-Amzn-Data-md5``. :class:`ClientCredentialsIssuer` is the client registry shared with
-the HMS fake.
+``X-Amzn-Data-md5``. The token endpoint is :mod:`pushgate.fakes.client_credentials`'s.
 """
 
 from __future__ import annotations
@@ -35,28 +34,26 @@ import hashlib
 import json
 import re
 import secrets
-import threading
 import time
 import urllib.parse
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Unpack
 
-from h2.settings import SettingCodes
-
-from pushgate.fakes.base import FakeServer
+from pushgate.fakes.base import H2_SETTINGS, FakeServer
+from pushgate.fakes.client_credentials import (
+    ClientCredentialsIssuer,
+    answer_grant,
+    bearer,
+    check_grant,
+    parse_form,
+)
 from pushgate.fakes.h2server import Connection, Request, Response
-from pushgate.fakes.state import RateLimiter, Recorder, Script, retry_after_header
+from pushgate.fakes.state import RateLimiter, Script, ScriptOptions, retry_after_header
 from pushgate.fakes.tls import FakeCA
 
-__all__ = [
-    "ClientCredentialsIssuer",
-    "FakeAdm",
-    "ReceivedAdmMessage",
-    "TokenRequest",
-    "data_checksum",
-]
+__all__ = ["FakeAdm", "ReceivedAdmMessage", "data_checksum"]
 
 RegistrationState = Literal["active", "unregistered", "invalid", "rotated"]
 SCOPE = "messaging:push"
@@ -77,11 +74,6 @@ _DEFAULT_REASONS = {
     500: "InternalServerError",
     503: "",  # sec. 3.3 names no reason: an empty body
 }
-SETTINGS = {
-    SettingCodes.MAX_FRAME_SIZE: 16384,
-    SettingCodes.INITIAL_WINDOW_SIZE: 65535,
-    SettingCodes.MAX_HEADER_LIST_SIZE: 65536,
-}
 
 
 def data_checksum(data: Mapping[str, str]) -> str:
@@ -90,112 +82,6 @@ def data_checksum(data: Mapping[str, str]) -> str:
     text = ",".join(f"{key}:{value}" for key, value in sorted(data.items()))
     digest = hashlib.md5(text.encode("utf-8", "surrogatepass"), usedforsecurity=False)
     return base64.b64encode(digest.digest()).decode()
-
-
-# -- OAuth 2.0 client credentials (shared with the HMS fake) ----------------------------
-
-
-@dataclass(frozen=True)
-class Grant:
-    """An access token the issuer handed out."""
-
-    value: str
-    client_id: str
-    expires_at: float
-
-
-@dataclass(frozen=True)
-class TokenRequest:
-    """One request to a token endpoint and its outcome (``error`` None: granted)."""
-
-    status: int
-    error: str | None
-    client_id: str | None
-    scope: str | None
-    access_token: str | None
-    expires_in: int | None
-    connection_id: int
-    received_at: float
-
-    @property
-    def outcome(self) -> str:
-        """``"ok"``, or the OAuth error code."""
-        return self.error or "ok"
-
-
-class ClientCredentialsIssuer:
-    """Known OAuth clients (id → secret) and the access tokens issued to them.
-
-    Thread-safe. A disabled client's grants fail and its tokens stop working.
-    """
-
-    def __init__(self, token_prefix: str) -> None:
-        self.token_prefix = token_prefix
-        self._lock = threading.Lock()
-        self._clients: dict[str, str] = {}
-        self._disabled: set[str] = set()
-        self._tokens: dict[str, Grant] = {}
-
-    def register(self, client_id: str, client_secret: str) -> None:
-        with self._lock:
-            self._clients[client_id] = client_secret
-            self._disabled.discard(client_id)
-
-    def disable(self, client_id: str) -> None:
-        with self._lock:
-            self._disabled.add(client_id)
-
-    def authenticate(self, client_id: str, client_secret: str) -> bool:
-        """Whether the pair names an enabled client (compared in constant time)."""
-        with self._lock:
-            known = self._clients.get(client_id)
-            disabled = client_id in self._disabled
-        if known is None or disabled:
-            return False
-        return secrets.compare_digest(known.encode(), client_secret.encode())
-
-    def issue(self, client_id: str, now: float, lifetime: int) -> Grant:
-        grant = Grant(self.token_prefix + secrets.token_urlsafe(32), client_id, now + lifetime)
-        with self._lock:
-            self._tokens[grant.value] = grant
-        return grant
-
-    def lookup(self, value: str) -> Grant | None:
-        """The grant of token ``value`` of an enabled client, expired or not; None when
-        unknown."""
-        with self._lock:
-            grant = self._tokens.get(value)
-            if grant is None or grant.client_id in self._disabled:
-                return None
-            return grant
-
-    def expire_tokens(self) -> None:
-        """Every token issued so far is expired from now on (they stay known)."""
-        with self._lock:
-            self._tokens = {
-                value: Grant(value, grant.client_id, 0.0) for value, grant in self._tokens.items()
-            }
-
-    def clear_tokens(self) -> None:
-        with self._lock:
-            self._tokens.clear()
-
-
-def bearer(authorization: str | None) -> str | None:
-    """The token of an ``Authorization: Bearer <token>`` header (scheme in any case)."""
-    scheme, _, value = (authorization or "").strip().partition(" ")
-    return (value.strip() or None) if scheme.lower() == "bearer" else None
-
-
-def parse_form(content_type: str | None, body: bytes) -> dict[str, list[str]] | None:
-    """The form fields of a form-encoded body (blank values kept); None for another type."""
-    media_type = (content_type or "").split(";")[0].strip().lower()
-    if media_type != "application/x-www-form-urlencoded":
-        return None
-    return urllib.parse.parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
-
-
-# -- ADM --------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -225,7 +111,7 @@ class _Error:
         return json.dumps({"reason": self.reason}).encode() if self.reason else b""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class _Script(Script):
     reason: str
 
@@ -244,7 +130,7 @@ class FakeAdm(FakeServer[ReceivedAdmMessage, _Script]):
     """
 
     def __init__(self, ca: FakeCA) -> None:
-        super().__init__(ca.server_context(("h2",)), SETTINGS, lambda m: m.status == 200)
+        super().__init__(ca.server_context(("h2",)), H2_SETTINGS, lambda m: m.status == 200)
         self.registration_pattern = re.compile(r"[A-Za-z0-9._\-+/=!]{8,2048}")
         self.access_token_lifetime = 3600
         self.strict = True  # unknown body fields refused
@@ -253,7 +139,6 @@ class FakeAdm(FakeServer[ReceivedAdmMessage, _Script]):
         self.clock: Callable[[], float] = time.time
         self.issuer = ClientCredentialsIssuer("Atc|")
         self._registrations: dict[str, tuple[RegistrationState, str | None]] = {}
-        self._token_requests: Recorder[TokenRequest] = Recorder(lambda r: r.status == 200)
 
     @property
     def token_url(self) -> str:
@@ -305,39 +190,25 @@ class FakeAdm(FakeServer[ReceivedAdmMessage, _Script]):
         status: int | None = 500,
         reason: str | None = None,
         times: int | None = 1,
-        retry_after: float | None = None,
-        delay: float = 0.0,
-        drop_connection: bool = False,
         token: str | None = None,
-        goaway: bool = False,
+        **options: Unpack[ScriptOptions],
     ) -> None:
         """Answer the next ``times`` valid sends (to registration ``token``, or to any)
-        this way. ``reason`` None takes the usual one for ``status`` (400 InvalidData,
-        401 AccessTokenExpired, 413 MessageTooLarge, 429 MaxRateExceeded, 500
-        InternalServerError, 503 none); ``""`` sends an empty body. ``status`` None (or
-        200) with a ``delay`` is a slow success."""
+        this way (``options``: :class:`~pushgate.fakes.state.ScriptOptions`). ``reason``
+        None takes the usual one for ``status`` (400 InvalidData, 401 AccessTokenExpired,
+        413 MessageTooLarge, 429 MaxRateExceeded, 500 InternalServerError, 503 none);
+        ``""`` sends an empty body. ``status`` None (or 200) with a ``delay`` is a slow
+        success."""
         chosen = _DEFAULT_REASONS.get(status or 200, "") if reason is None else reason
-        script = _Script(status, token, retry_after, delay, drop_connection, goaway, chosen)
-        self._scripts.add(script, times)
-
-    def goaway(self) -> None:
-        """GOAWAY on every open connection, after their current requests are answered."""
-        self._goaway_all(b"")
+        self._scripts.add(_Script(status=status, token=token, reason=chosen, **options), times)
 
     def reset(self) -> None:
         """Forget records, scripts, registrations and rate-limit use (not clients)."""
         super().reset()
-        self._token_requests.clear()
         if self.rate_limit is not None:
             self.rate_limit.clear()
         with self._lock:
             self._registrations.clear()
-
-    # Records (also :attr:`received`, :attr:`delivered`, :meth:`wait_for`)
-
-    @property
-    def token_requests(self) -> list[TokenRequest]:
-        return self._token_requests.all()
 
     # h2server.Application
 
@@ -374,70 +245,22 @@ class FakeAdm(FakeServer[ReceivedAdmMessage, _Script]):
     # The token endpoint (sec. 3.1)
 
     def _token(self, request: Request, now: float) -> Response:
-        record, status, answer = self._grant(request, now)
-        self._token_requests.add(record)
-        headers = [
-            ("content-type", "application/json;charset=UTF-8"),
-            ("x-amzn-requestid", str(uuid.uuid4())),
-        ]
-        return Response(status, headers, json.dumps(answer).encode())
-
-    def _grant(self, request: Request, now: float) -> tuple[TokenRequest, int, dict[str, Any]]:
-        form = parse_form(request.header("content-type"), request.body)
-
-        def field(name: str) -> str | None:
-            values = (form or {}).get(name)
-            return values[0] if values else None
-
-        def refuse(status: int, error: str, description: str) -> tuple[TokenRequest, int, Any]:
-            record = TokenRequest(
-                status,
-                error,
-                field("client_id"),
-                field("scope"),
-                None,
-                None,
-                request.connection.id,
-                now,
-            )
-            return record, status, {"error": error, "error_description": description}
-
-        if request.method != "POST":
-            return refuse(405, "invalid_request", "The request method must be POST")
-        if form is None:
-            return refuse(400, "invalid_request", "Content-Type must be form-encoded")
-        if set(form) - _TOKEN_FIELDS or any(len(values) > 1 for values in form.values()):
-            return refuse(400, "invalid_request", "Unknown or repeated parameter")
-        grant_type = field("grant_type")
-        if grant_type is None:
-            return refuse(400, "invalid_request", "Missing parameter: grant_type")
-        if grant_type != "client_credentials":
-            return refuse(400, "unsupported_grant_type", "Unsupported grant_type")
-        if field("scope") != SCOPE:
-            return refuse(400, "invalid_scope", "An unknown scope was specified")
-        client_id, client_secret = field("client_id"), field("client_secret")
-        if not client_id or not client_secret:
-            return refuse(400, "invalid_request", "Missing client_id or client_secret")
-        if not self.issuer.authenticate(client_id, client_secret):
-            return refuse(401, "invalid_client", "Client authentication failed")
-        grant = self.issuer.issue(client_id, now, self.access_token_lifetime)
-        record = TokenRequest(
-            200,
-            None,
-            client_id,
-            SCOPE,
-            grant.value,
-            self.access_token_lifetime,
-            request.connection.id,
-            now,
+        form = parse_form(request)
+        record, response = answer_grant(
+            request,
+            form,
+            check_grant(request, form, self.issuer, scope=SCOPE, fields=_TOKEN_FIELDS),
+            self.issuer,
+            now=now,
+            lifetime=self.access_token_lifetime,
+            headers=[
+                ("content-type", "application/json;charset=UTF-8"),
+                ("x-amzn-requestid", str(uuid.uuid4())),
+            ],
+            granted={"scope": SCOPE, "token_type": "bearer"},
         )
-        answer = {
-            "access_token": grant.value,
-            "expires_in": self.access_token_lifetime,
-            "scope": SCOPE,
-            "token_type": "bearer",
-        }
-        return record, 200, answer
+        self._token_requests.add(record)
+        return response
 
     # The send checks, in order
 
@@ -453,11 +276,10 @@ class FakeAdm(FakeServer[ReceivedAdmMessage, _Script]):
         if grant is None or grant.expires_at <= now:
             return _Error(401, "AccessTokenExpired")
         attempt.client_id = grant.client_id
-        media_type = (request.header("content-type") or "").split(";")[0].strip().lower()
         if (
             request.header("x-amzn-type-version") != TYPE_VERSION
             or request.header("x-amzn-accept-type") != ACCEPT_TYPE
-            or media_type != "application/json"
+            or request.media_type != "application/json"
             or "application/json" not in (request.header("accept") or "")
         ):
             return _Error(400, "InvalidType")

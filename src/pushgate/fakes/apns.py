@@ -31,7 +31,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, Unpack
 
 import h2.events
 from cryptography import x509
@@ -56,7 +56,7 @@ from pushgate.fakes.apns_auth import environments as _environments
 from pushgate.fakes.apns_rules import ApnsRules, valid_apns_id
 from pushgate.fakes.base import FakeServer
 from pushgate.fakes.h2server import Connection, Request, Response
-from pushgate.fakes.state import RateLimiter, Script, retry_after_header
+from pushgate.fakes.state import RateLimiter, Script, ScriptOptions, retry_after_header
 from pushgate.fakes.tls import FakeCA
 
 __all__ = ["ApnsRegistry", "ApnsSigningKey", "FakeApns", "PriorityFrame", "ReceivedPush"]
@@ -113,7 +113,7 @@ class PriorityFrame:
     exclusive: bool | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class _Script(Script):
     reason: str
 
@@ -295,19 +295,16 @@ class FakeApns(FakeServer[ReceivedPush, _Script]):
         reason: str = "Unregistered",
         token: str | None = None,
         times: int | None = 1,
-        retry_after: float | None = None,
-        delay: float = 0.0,
-        drop_connection: bool = False,
-        goaway: bool = False,
+        **options: Unpack[ScriptOptions],
     ) -> None:
-        """Answer the next ``times`` valid requests (to ``token``, or to any) this way.
+        """Answer the next ``times`` valid requests (to ``token``, or to any) this way
+        (``options``: :class:`~pushgate.fakes.state.ScriptOptions`).
 
-        ``status`` None (or 200) with a ``delay`` is a slow success. ``drop_connection`` closes the
-        connection without an answer; ``goaway`` answers, then sends GOAWAY with debug
-        data ``{"reason": reason}`` (say ``503 Shutdown``) and closes the connection.
+        ``status`` None (or 200) with a ``delay`` is a slow success. ``goaway`` answers,
+        then sends GOAWAY with debug data ``{"reason": reason}`` (say ``503 Shutdown``)
+        and closes the connection.
         """
-        script = _Script(status, token, retry_after, delay, drop_connection, goaway, reason=reason)
-        self._scripts.add(script, times)
+        self._scripts.add(_Script(status=status, token=token, reason=reason, **options), times)
 
     def goaway(self, reason: str = "Shutdown") -> None:
         """Send GOAWAY with ``{"reason": reason}`` on every open connection, after their

@@ -42,11 +42,11 @@ import time
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Unpack
 
 from pushgate.fakes.base import FakeServer
 from pushgate.fakes.h2server import Connection, Request, Response
-from pushgate.fakes.state import RateLimiter, Script, retry_after_header
+from pushgate.fakes.state import RateLimiter, Script, ScriptOptions, retry_after_header
 from pushgate.fakes.tls import FakeCA
 
 __all__ = ["ChannelState", "FakeBaidu", "ReceivedPush"]
@@ -141,7 +141,7 @@ class ReceivedPush:
     received_at: float
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class _Script(Script):
     error_code: int | None
 
@@ -229,18 +229,17 @@ class FakeBaidu(FakeServer[ReceivedPush, _Script]):
         times: int | None = 1,
         *,
         status: int | None = None,
-        retry_after: float | None = None,
-        delay: float = 0.0,
-        drop_connection: bool = False,
         channel_id: str | None = None,
+        **options: Unpack[ScriptOptions],
     ) -> None:
-        """Answer the next ``times`` valid pushes (to ``channel_id``, or to any) this way.
+        """Answer the next ``times`` valid pushes (to ``channel_id``, or to any) this way
+        (``options``: :class:`~pushgate.fakes.state.ScriptOptions`).
 
         ``error_code`` None (with a ``delay``) is a slow success; ``status`` None takes
         the error's usual HTTP status. ``retry_after`` adds a ``Retry-After`` header,
         which Baidu is not known to send.
         """
-        script = _Script(status, channel_id, retry_after, delay, drop_connection, False, error_code)
+        script = _Script(status=status, token=channel_id, error_code=error_code, **options)
         self._scripts.add(script, times)
 
     def reset(self) -> None:
@@ -317,8 +316,7 @@ class FakeBaidu(FakeServer[ReceivedPush, _Script]):
             raise _Refusal(30601, f"unknown method {path}")
         if method not in (SINGLE_DEVICE, ECHO):
             raise _Refusal(30601, f"{method} is not implemented by the fake")
-        media_type = (request.header("content-type") or "").split(";")[0].strip().lower()
-        if media_type != _FORM:
+        if request.media_type != _FORM:
             raise _Refusal(30602, f"Content-Type must be {_FORM}")
         agent = request.header("user-agent") or ""
         if self.require_sdk_user_agent and not agent.startswith(_SDK_AGENT):

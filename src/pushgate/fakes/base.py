@@ -1,8 +1,8 @@
 """What every fake provider shares: serving on one port, its records and scripts.
 
 :class:`FakeServer` is the :class:`~pushgate.fakes.h2server.Application` part that does
-not depend on the provider; :class:`~pushgate.fakes.apns.FakeApns` and
-:class:`~pushgate.fakes.fcm.FakeFcm` add their checks and answers.
+not depend on the provider; each fake (:class:`~pushgate.fakes.apns.FakeApns`,
+:class:`~pushgate.fakes.fcm.FakeFcm`, ...) adds its checks and answers.
 """
 
 from __future__ import annotations
@@ -10,16 +10,24 @@ from __future__ import annotations
 import asyncio
 import ssl
 import threading
+import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
 from typing import Generic, TypeVar
 
 import h2.events
 from h2.settings import SettingCodes
 
+from pushgate.fakes.client_credentials import TokenRequest
 from pushgate.fakes.h2server import Connection, H2Server, Request, Response
 from pushgate.fakes.state import Recorder, S, Scripts
 
 R = TypeVar("R")
+# The HTTP/2 SETTINGS of the fakes that do not copy their provider's own (APNs does).
+H2_SETTINGS = {
+    SettingCodes.MAX_FRAME_SIZE: 16384,
+    SettingCodes.INITIAL_WINDOW_SIZE: 65535,
+    SettingCodes.MAX_HEADER_LIST_SIZE: 65536,
+}
 
 
 class FakeServer(Generic[R, S]):
@@ -42,6 +50,7 @@ class FakeServer(Generic[R, S]):
         self._lock = threading.Lock()
         self._records: Recorder[R] = Recorder(counts)
         self._scripts: Scripts[S] = Scripts()
+        self._token_requests: Recorder[TokenRequest] = Recorder(lambda r: r.status == 200)
         self._server = H2Server(
             self, ssl_context, settings, protocols=protocols, idle_goaway_data=idle_goaway_data
         )
@@ -64,16 +73,28 @@ class FakeServer(Generic[R, S]):
     def port(self) -> int:
         return self._server.port
 
-    def _goaway_all(self, debug_data: bytes) -> None:
+    @property
+    def allowed_host(self) -> str:
+        """This fake's ``host:port``, for the allow-lists of device-chosen URLs (WNS and
+        MPNS channel URIs, Web Push endpoints)."""
+        return urllib.parse.urlsplit(self.url).netloc
+
+    def goaway(self) -> None:
         """GOAWAY on every open connection, after their current requests are answered."""
+        self._goaway_all(b"")
+
+    def _goaway_all(self, debug_data: bytes) -> None:
+        """:meth:`goaway` with ``debug_data`` (APNs sends a reason there)."""
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self._server.goaway_all, debug_data)
 
     # Records
 
     def reset(self) -> None:
-        """Forget records and scripts; subclasses forget their own state too."""
+        """Forget records, token requests and scripts; subclasses forget their own state
+        too. Knobs stay as set: tests change them with ``monkeypatch.setattr``."""
         self._records.clear()
+        self._token_requests.clear()
         self._scripts.clear()
 
     @property
@@ -85,6 +106,11 @@ class FakeServer(Generic[R, S]):
     def delivered(self) -> list[R]:
         """The accepted requests: the ones :meth:`wait_for` counts."""
         return self._records.counted()
+
+    @property
+    def token_requests(self) -> list[TokenRequest]:
+        """Every request to this fake's OAuth token endpoint, if it has one."""
+        return self._token_requests.all()
 
     def wait_for(self, count: int, timeout: float = 10.0) -> list[R]:
         """The first ``count`` delivered requests, waiting up to ``timeout`` seconds.

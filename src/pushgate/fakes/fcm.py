@@ -24,18 +24,17 @@ import secrets
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
-
-from h2.settings import SettingCodes
+from typing import Any, Literal, Unpack
 
 from pushgate.fakes import fcm_message
-from pushgate.fakes.base import FakeServer
-from pushgate.fakes.fcm_oauth import GOOGLE_TOKEN_URI, TokenIssuer, TokenRequest
+from pushgate.fakes.base import H2_SETTINGS, FakeServer
+from pushgate.fakes.client_credentials import bearer, parse_form
+from pushgate.fakes.fcm_oauth import GOOGLE_TOKEN_URI, TokenIssuer
 from pushgate.fakes.h2server import Connection, Request, Response
-from pushgate.fakes.state import RateLimiter, Recorder, Script, retry_after_header
+from pushgate.fakes.state import RateLimiter, Script, ScriptOptions, retry_after_header
 from pushgate.fakes.tls import FakeCA
 
-__all__ = ["FakeFcm", "ReceivedMessage", "TokenRequest"]
+__all__ = ["FakeFcm", "ReceivedMessage"]
 
 TokenState = Literal["active", "unregistered", "invalid", "other_project", "apns_auth_error"]
 STATUS_NAMES = {
@@ -81,11 +80,6 @@ _INVALID_TOKEN = "The registration token is not a valid FCM registration token"
 _SEND_PATH = re.compile(r"/v1/projects/([^/]+)/messages:send")
 _FCM_ERROR = "type.googleapis.com/google.firebase.fcm.v1.FcmError"
 _BAD_REQUEST = "type.googleapis.com/google.rpc.BadRequest"
-SETTINGS = {
-    SettingCodes.MAX_FRAME_SIZE: 16384,
-    SettingCodes.INITIAL_WINDOW_SIZE: 65535,
-    SettingCodes.MAX_HEADER_LIST_SIZE: 65536,
-}
 
 
 @dataclass(frozen=True)
@@ -152,7 +146,7 @@ _TOKEN_STATES: dict[str, _Error | None] = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class _Script(Script):
     error_code: str | None
 
@@ -174,7 +168,7 @@ class FakeFcm(FakeServer[ReceivedMessage, _Script]):
     def __init__(self, ca: FakeCA) -> None:
         super().__init__(
             ca.server_context(("h2",)),
-            SETTINGS,
+            H2_SETTINGS,
             lambda message: message.status == 200 and not message.validate_only,
         )
         self.token_pattern = re.compile(r"[A-Za-z0-9_:\-]{20,4096}")
@@ -188,7 +182,6 @@ class FakeFcm(FakeServer[ReceivedMessage, _Script]):
         self.issuer = TokenIssuer()
         self._token_states: dict[str, TokenState] = {}
         self._api_disabled: set[str] = set()
-        self._token_requests: Recorder[TokenRequest] = Recorder(lambda r: r.status == 200)
 
     # Serving
 
@@ -227,13 +220,11 @@ class FakeFcm(FakeServer[ReceivedMessage, _Script]):
         status: int | None = 404,
         error_code: str | None = None,
         times: int | None = 1,
-        retry_after: float | None = None,
-        delay: float = 0.0,
-        drop_connection: bool = False,
         token: str | None = None,
-        goaway: bool = False,
+        **options: Unpack[ScriptOptions],
     ) -> None:
-        """Answer the next ``times`` valid sends (to ``token``, or to any) this way.
+        """Answer the next ``times`` valid sends (to ``token``, or to any) this way
+        (``options``: :class:`~pushgate.fakes.state.ScriptOptions`).
 
         ``error_code`` None takes the usual FcmError code for ``status`` (404 UNREGISTERED,
         429 QUOTA_EXCEEDED, 500 INTERNAL, 503 UNAVAILABLE, 403 SENDER_ID_MISMATCH, 400
@@ -242,31 +233,17 @@ class FakeFcm(FakeServer[ReceivedMessage, _Script]):
         """
         default = _DEFAULT_CODES.get(status or 200)
         code = default if error_code is None else error_code or None
-        script = _Script(
-            status, token, retry_after, delay, drop_connection, goaway, error_code=code
-        )
-        self._scripts.add(script, times)
-
-    def goaway(self) -> None:
-        """GOAWAY on every open connection, after their current requests are answered."""
-        self._goaway_all(b"")
+        self._scripts.add(_Script(status=status, token=token, error_code=code, **options), times)
 
     def reset(self) -> None:
         """Forget records, scripts, token states, disabled APIs and quota use (not accounts)."""
         super().reset()
-        self._token_requests.clear()
         for limiter in (self.project_quota, self.device_quota):
             if limiter is not None:
                 limiter.clear()
         with self._lock:
             self._token_states.clear()
             self._api_disabled.clear()
-
-    # Records (also :attr:`received`, :attr:`delivered`, :meth:`wait_for`)
-
-    @property
-    def token_requests(self) -> list[TokenRequest]:
-        return self._token_requests.all()
 
     # h2server.Application
 
@@ -316,8 +293,7 @@ class FakeFcm(FakeServer[ReceivedMessage, _Script]):
             body = {"error": "invalid_request", "error_description": "Method not allowed."}
             return Response(405, headers, json.dumps(body, indent=2).encode())
         record, answer = self.issuer.exchange(
-            request.header("content-type"),
-            request.body,
+            parse_form(request),
             audiences={self.token_uri, GOOGLE_TOKEN_URI},
             now=now,
             lifetime=self.access_token_lifetime,
@@ -341,8 +317,7 @@ class FakeFcm(FakeServer[ReceivedMessage, _Script]):
         error = self._check_auth(request.header("authorization"), attempt.project, now)
         if error is not None:
             return error
-        media_type = (request.header("content-type") or "").split(";")[0].strip().lower()
-        if media_type != "application/json":
+        if request.media_type != "application/json":
             return _Error(400, "Invalid JSON payload received. Content-Type must be JSON.")
         parsed = fcm_message.parse_request(request.body)
         if isinstance(parsed, fcm_message.Violation):
@@ -368,8 +343,8 @@ class FakeFcm(FakeServer[ReceivedMessage, _Script]):
     def _check_auth(self, authorization: str | None, project: str, now: float) -> _Error | None:
         if authorization is None:
             return _Error(401, _MISSING_CREDENTIALS)
-        scheme, _, value = authorization.strip().partition(" ")
-        token = self.issuer.lookup(value.strip(), now) if scheme.lower() == "bearer" else None
+        value = bearer(authorization)
+        token = self.issuer.lookup(value, now) if value is not None else None
         if token is None:
             return _Error(401, _MESSAGES[401])
         if token.project_id != project:

@@ -4,7 +4,8 @@ specs/providers.md sec. 2.2 and 10.2. The checks run in this order, first failur
 form encoding and parameters (``invalid_request``, ``unsupported_grant_type``), the
 assertion's header, issuer, key id and RS256 signature (``invalid_grant``), audience,
 scope (``invalid_scope``), ``iat``/``exp`` window (``invalid_grant``), then a disabled
-account (``401 invalid_client``).
+account (``401 invalid_client``). The record, the errors and the form are those of every
+fake token endpoint (:mod:`pushgate.fakes.client_credentials`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from pushgate.fakes import jose
+from pushgate.fakes.client_credentials import Form, OAuthError, TokenRequest, form_value
 
 GRANT_TYPE = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 GOOGLE_TOKEN_URI = "https://oauth2.googleapis.com/token"
@@ -50,34 +52,6 @@ class AccessToken:
     client_email: str
     project_id: str
     expires_at: float
-
-
-@dataclass(frozen=True)
-class TokenRequest:
-    """One request to ``POST /token`` and its outcome."""
-
-    status: int
-    error: str | None
-    error_description: str | None
-    client_email: str | None
-    scope: str | None
-    audience: str | None
-    access_token: str | None
-    expires_in: int | None
-    connection_id: int
-    received_at: float
-
-    @property
-    def outcome(self) -> str:
-        """``"ok"``, or the OAuth error code."""
-        return self.error or "ok"
-
-
-@dataclass(frozen=True)
-class _Failure:
-    status: int
-    error: str
-    description: str
 
 
 class TokenIssuer:
@@ -153,8 +127,7 @@ class TokenIssuer:
 
     def exchange(
         self,
-        content_type: str | None,
-        body: bytes,
+        form: Form | None,
         *,
         audiences: Collection[str],
         now: float,
@@ -162,11 +135,8 @@ class TokenIssuer:
         skew: float,
         connection_id: int,
     ) -> tuple[TokenRequest, bytes]:
-        """Answer one token request: its record and the JSON body to send."""
-        media_type = (content_type or "").split(";")[0].strip().lower()
-        form = None
-        if media_type == "application/x-www-form-urlencoded":
-            form = urllib.parse.parse_qs(body.decode("utf-8", "replace"))
+        """Answer one token request (its form, None if not form-encoded): its record and
+        the JSON body to send."""
         claims: dict[str, object] = {}
         outcome = self._grant(form, claims, audiences, now, skew)
 
@@ -174,95 +144,93 @@ class TokenIssuer:
             value = claims.get(name)
             return value if isinstance(value, str) else None
 
-        if isinstance(outcome, _Failure):
+        if isinstance(outcome, OAuthError):
             record = TokenRequest(
-                outcome.status,
-                outcome.error,
-                outcome.description,
-                claim("iss"),
-                claim("scope"),
-                claim("aud"),
-                None,
-                None,
-                connection_id,
-                now,
+                status=outcome.status,
+                error=outcome.error,
+                client_id=claim("iss"),
+                scope=claim("scope"),
+                access_token=None,
+                expires_in=None,
+                connection_id=connection_id,
+                received_at=now,
+                error_description=outcome.description,
+                audience=claim("aud"),
             )
-            answer = {"error": outcome.error, "error_description": outcome.description}
-            return record, json.dumps(answer, indent=2).encode()
+            return record, json.dumps(outcome.body(), indent=2).encode()
         token = replace(outcome, expires_at=now + lifetime)
         with self._lock:
             self._tokens[token.value] = token
         record = TokenRequest(
-            200,
-            None,
-            None,
-            token.client_email,
-            claim("scope"),
-            claim("aud"),
-            token.value,
-            lifetime,
-            connection_id,
-            now,
+            status=200,
+            error=None,
+            client_id=token.client_email,
+            scope=claim("scope"),
+            access_token=token.value,
+            expires_in=lifetime,
+            connection_id=connection_id,
+            received_at=now,
+            audience=claim("aud"),
         )
         granted = {"access_token": token.value, "expires_in": lifetime, "token_type": "Bearer"}
         return record, json.dumps(granted, indent=2).encode()
 
     def _grant(
         self,
-        form: Mapping[str, list[str]] | None,
+        form: Form | None,
         claims_out: dict[str, object],
         audiences: Collection[str],
         now: float,
         skew: float,
-    ) -> AccessToken | _Failure:
+    ) -> AccessToken | OAuthError:
         if form is None:
-            return _Failure(400, "invalid_request", "Content-Type must be form-encoded.")
-        grant_type = form.get("grant_type", [None])[0]
-        if grant_type is None:
-            return _Failure(400, "invalid_request", "Missing required parameter: grant_type")
+            return OAuthError(400, "invalid_request", "Content-Type must be form-encoded.")
+        grant_type = form_value(form, "grant_type")
+        if not grant_type:
+            return OAuthError(400, "invalid_request", "Missing required parameter: grant_type")
         if grant_type != GRANT_TYPE:
-            return _Failure(400, "unsupported_grant_type", f"Invalid grant_type: {grant_type}")
-        assertion = form.get("assertion", [None])[0]
+            return OAuthError(400, "unsupported_grant_type", f"Invalid grant_type: {grant_type}")
+        assertion = form_value(form, "assertion")
         if not assertion:
-            return _Failure(400, "invalid_request", "Missing required parameter: assertion")
+            return OAuthError(400, "invalid_request", "Missing required parameter: assertion")
         try:
             jws = jose.parse(assertion)
         except jose.JwsError:
-            return _Failure(400, "invalid_grant", "Invalid JWT Signature.")
+            return OAuthError(400, "invalid_grant", "Invalid JWT Signature.")
         claims_out.update(jws.claims)
         return self._check_assertion(jws, audiences, now, skew)
 
     def _check_assertion(
         self, jws: jose.Jws, audiences: Collection[str], now: float, skew: float
-    ) -> AccessToken | _Failure:
+    ) -> AccessToken | OAuthError:
         claims = jws.claims
         with self._lock:
             account = self._accounts.get(str(claims.get("iss")))
             disabled = account is not None and account.client_email in self._disabled
         if account is None:
-            return _Failure(400, "invalid_grant", "Invalid grant: account not found")
+            return OAuthError(400, "invalid_grant", "Invalid grant: account not found")
         kid = jws.header.get("kid")
         if (
             jws.header.get("alg") != "RS256"
             or (kid is not None and kid != account.private_key_id)
             or not jose.verify_rs256(jws, account.public_key)
         ):
-            return _Failure(400, "invalid_grant", "Invalid JWT Signature.")
+            return OAuthError(400, "invalid_grant", "Invalid JWT Signature.")
         if claims.get("aud") not in audiences:
-            return _Failure(400, "invalid_grant", "Invalid JWT: Failed audience check.")
+            return OAuthError(400, "invalid_grant", "Invalid JWT: Failed audience check.")
         scope = claims.get("scope")
         if not isinstance(scope, str) or not SCOPES & set(scope.split()):
-            return _Failure(
+            return OAuthError(
                 400, "invalid_scope", "Invalid OAuth scope or ID token audience provided."
             )
         iat, exp = claims.get("iat"), claims.get("exp")
         if not (jose.is_int(iat) and jose.is_int(exp)):
-            return _Failure(400, "invalid_grant", _BAD_WINDOW)
+            return OAuthError(400, "invalid_grant", _BAD_WINDOW)
         assert isinstance(iat, int) and isinstance(exp, int)
         if iat > now + skew or exp <= now or exp - iat > MAX_ASSERTION_LIFETIME:
-            return _Failure(400, "invalid_grant", _BAD_WINDOW)
+            return OAuthError(400, "invalid_grant", _BAD_WINDOW)
         if disabled:
-            return _Failure(401, "invalid_client", "The OAuth client was disabled.")
+            return OAuthError(401, "invalid_client", "The OAuth client was disabled.")
         value = "ya29.fake-" + secrets.token_urlsafe(32)
         return AccessToken(value, account.client_email, account.project_id, 0.0)
 

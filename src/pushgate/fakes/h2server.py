@@ -79,6 +79,11 @@ class Request:
     def path(self) -> str:
         return self.header(":path") or ""
 
+    @property
+    def media_type(self) -> str:
+        """The ``Content-Type`` without parameters, lower-cased (``""`` when absent)."""
+        return (self.header("content-type") or "").split(";")[0].strip().lower()
+
 
 @dataclass
 class Response:

@@ -33,15 +33,21 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Unpack
 
-from pushgate.fakes.adm import SETTINGS, ClientCredentialsIssuer, TokenRequest, bearer, parse_form
-from pushgate.fakes.base import FakeServer
+from pushgate.fakes.base import H2_SETTINGS, FakeServer
+from pushgate.fakes.client_credentials import (
+    ClientCredentialsIssuer,
+    answer_grant,
+    bearer,
+    check_grant,
+    parse_form,
+)
 from pushgate.fakes.h2server import Connection, Request, Response
-from pushgate.fakes.state import RateLimiter, Recorder, Script, retry_after_header
+from pushgate.fakes.state import RateLimiter, Script, ScriptOptions, retry_after_header
 from pushgate.fakes.tls import FakeCA
 
-__all__ = ["FakeHms", "ReceivedHmsMessage", "TokenRequest"]
+__all__ = ["FakeHms", "ReceivedHmsMessage"]
 
 TokenState = Literal["active", "invalid"]
 TOKEN_PATH = "/oauth2/v3/token"
@@ -104,7 +110,7 @@ def _fail(code: str) -> _Error:
     return _Error(401 if code in ("80200001", "80200003") else 200, code)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class _Script(Script):
     code: str
 
@@ -129,7 +135,7 @@ class FakeHms(FakeServer[ReceivedHmsMessage, _Script]):
     def __init__(self, ca: FakeCA) -> None:
         super().__init__(
             ca.server_context(("h2",)),
-            SETTINGS,
+            H2_SETTINGS,
             lambda m: m.status == 200 and m.code in (SUCCESS, PARTIAL) and not m.validate_only,
         )
         self.token_pattern = re.compile(r"[A-Za-z0-9_\-+/=.:]{32,512}")
@@ -143,7 +149,6 @@ class FakeHms(FakeServer[ReceivedHmsMessage, _Script]):
         self._token_states: dict[str, TokenState] = {}
         self._push_disabled: set[str] = set()
         self._no_high_priority: set[str] = set()
-        self._token_requests: Recorder[TokenRequest] = Recorder(lambda r: r.status == 200)
 
     @property
     def token_url(self) -> str:
@@ -191,39 +196,25 @@ class FakeHms(FakeServer[ReceivedHmsMessage, _Script]):
         code: str = "81000001",
         status: int = 200,
         times: int | None = 1,
-        retry_after: float | None = None,
-        delay: float = 0.0,
-        drop_connection: bool = False,
         token: str | None = None,
-        goaway: bool = False,
+        **options: Unpack[ScriptOptions],
     ) -> None:
         """Answer the next ``times`` valid sends (whose first token is ``token``, or any)
-        with HTTP ``status`` and business ``code`` (``""``: an empty body). ``code``
-        80000000 with a ``delay`` is a slow success."""
-        script = _Script(status, token, retry_after, delay, drop_connection, goaway, code)
-        self._scripts.add(script, times)
-
-    def goaway(self) -> None:
-        """GOAWAY on every open connection, after their current requests are answered."""
-        self._goaway_all(b"")
+        with HTTP ``status`` and business ``code`` (``""``: an empty body); ``options``:
+        :class:`~pushgate.fakes.state.ScriptOptions`. ``code`` 80000000 with a ``delay``
+        is a slow success."""
+        self._scripts.add(_Script(status=status, token=token, code=code, **options), times)
 
     def reset(self) -> None:
         """Forget records, scripts, token states, app permissions and rate-limit use (not
         apps)."""
         super().reset()
-        self._token_requests.clear()
         if self.rate_limit is not None:
             self.rate_limit.clear()
         with self._lock:
             self._token_states.clear()
             self._push_disabled.clear()
             self._no_high_priority.clear()
-
-    # Records (also :attr:`received`, :attr:`delivered`, :meth:`wait_for`)
-
-    @property
-    def token_requests(self) -> list[TokenRequest]:
-        return self._token_requests.all()
 
     # h2server.Application
 
@@ -267,55 +258,19 @@ class FakeHms(FakeServer[ReceivedHmsMessage, _Script]):
     # The token endpoint (sec. 7.1)
 
     def _token(self, request: Request, now: float) -> Response:
-        record, status, answer = self._grant(request, now)
-        self._token_requests.add(record)
-        headers = [("content-type", "application/json;charset=UTF-8")]
-        return Response(status, headers, json.dumps(answer).encode())
-
-    def _grant(self, request: Request, now: float) -> tuple[TokenRequest, int, dict[str, Any]]:
-        form = parse_form(request.header("content-type"), request.body)
-
-        def value(name: str) -> str | None:
-            values = (form or {}).get(name)
-            return values[0] if values else None
-
-        def refuse(status: int, error: str, description: str) -> tuple[TokenRequest, int, Any]:
-            record = TokenRequest(
-                status, error, value("client_id"), None, None, None, request.connection.id, now
-            )
-            return record, status, {"error": error, "error_description": description}
-
-        if request.method != "POST":
-            return refuse(405, "invalid_request", "The request method must be POST")
-        if form is None:
-            return refuse(400, "invalid_request", "Content-Type must be form-encoded")
-        grant_type = value("grant_type")
-        if grant_type is None:
-            return refuse(400, "invalid_request", "Missing parameter: grant_type")
-        if grant_type != "client_credentials":
-            return refuse(400, "unsupported_grant_type", "Unsupported grant_type")
-        client_id, client_secret = value("client_id"), value("client_secret")
-        if not client_id or not client_secret:
-            return refuse(400, "invalid_request", "Missing client_id or client_secret")
-        if not self.issuer.authenticate(client_id, client_secret):
-            return refuse(401, "invalid_client", "Client authentication failed")
-        grant = self.issuer.issue(client_id, now, self.access_token_lifetime)
-        record = TokenRequest(
-            200,
-            None,
-            client_id,
-            None,
-            grant.value,
-            self.access_token_lifetime,
-            request.connection.id,
-            now,
+        form = parse_form(request)
+        record, response = answer_grant(
+            request,
+            form,
+            check_grant(request, form, self.issuer),
+            self.issuer,
+            now=now,
+            lifetime=self.access_token_lifetime,
+            headers=[("content-type", "application/json;charset=UTF-8")],
+            granted={"token_type": "Bearer"},
         )
-        answer = {
-            "access_token": grant.value,
-            "expires_in": self.access_token_lifetime,
-            "token_type": "Bearer",
-        }
-        return record, 200, answer
+        self._token_requests.add(record)
+        return response
 
     # The send checks, in order
 
@@ -333,8 +288,7 @@ class FakeHms(FakeServer[ReceivedHmsMessage, _Script]):
         attempt.client_id = grant.client_id
         if grant.expires_at <= now:
             return _fail("80200003")
-        media_type = (request.header("content-type") or "").split(";")[0].strip().lower()
-        if media_type != "application/json":
+        if request.media_type != "application/json":
             return _fail("80100001")
         return (
             self._check_body(request.json(), attempt)

@@ -36,14 +36,14 @@ import xml.etree.ElementTree as ElementTree
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Literal, Unpack
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from pushgate.fakes.base import FakeServer
 from pushgate.fakes.h2server import Connection, Request, Response
-from pushgate.fakes.state import Script, retry_after_header
+from pushgate.fakes.state import Script, ScriptOptions, retry_after_header
 from pushgate.fakes.tls import FakeCA
 
 __all__ = ["ChannelState", "FakeMpns", "ReceivedNotification"]
@@ -104,7 +104,7 @@ def _answer(status: int, notification_status: str | None = None) -> _Answer:
     return _Answer(status, notification_status or defaults[0], defaults[1], defaults[2])
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class _Script(Script):
     notification_status: str | None
     device_status: str | None
@@ -142,12 +142,7 @@ class FakeMpns(FakeServer[ReceivedNotification, _Script]):
         self.clock: Callable[[], float] = time.time
         self._channels: dict[str, _Channel] = {}
 
-    # Services and channels
-
-    @property
-    def allowed_host(self) -> str:
-        """The allow-list entry for this fake's channel URIs (``host:port``)."""
-        return urllib.parse.urlsplit(self.url).netloc
+    # Services and channels (:attr:`allowed_host` is the allow-list entry of their URIs)
 
     def create_service(self, name: str = "pushgate-mpns") -> tuple[str, str]:
         """An authenticated service's TLS client certificate and private key (PEM)."""
@@ -179,27 +174,22 @@ class FakeMpns(FakeServer[ReceivedNotification, _Script]):
         self,
         status: int | None = 503,
         times: int | None = 1,
-        retry_after: float | None = None,
-        delay: float = 0.0,
-        drop_connection: bool = False,
         channel: str | None = None,
         notification_status: str | None = None,
         device_status: str | None = None,
         subscription_status: str | None = None,
+        **options: Unpack[ScriptOptions],
     ) -> None:
         """Answer the next ``times`` valid sends (to ``channel``, a URI or token, or to any)
-        this way; the status headers default to the table's for ``status``."""
-        token = None if channel is None else _channel_token(channel)
+        this way (``options``: :class:`~pushgate.fakes.state.ScriptOptions`); the status
+        headers default to the table's for ``status``."""
         script = _Script(
-            status,
-            token,
-            retry_after,
-            delay,
-            drop_connection,
-            False,
-            notification_status,
-            device_status,
-            subscription_status,
+            status=status,
+            token=None if channel is None else _channel_token(channel),
+            notification_status=notification_status,
+            device_status=device_status,
+            subscription_status=subscription_status,
+            **options,
         )
         self._scripts.add(script, times)
 
@@ -282,8 +272,7 @@ class FakeMpns(FakeServer[ReceivedNotification, _Script]):
         return None
 
     def _check_headers(self, request: Request) -> _Answer | None:
-        content_type = (request.header("content-type") or "").split(";")[0].strip().lower()
-        if content_type != "text/xml":
+        if request.media_type != "text/xml":
             return _answer(400)
         spec = CLASSES.get(request.header("x-notificationclass") or "")
         if spec is None or request.header("x-windowsphone-target") != spec[0]:

@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Generic, TypedDict, TypeVar
 
 R = TypeVar("R")
 
@@ -62,22 +62,34 @@ class Recorder(Generic[R]):
             self._items.clear()
 
 
-@dataclass(frozen=True)
-class Script:
-    """A scripted reply: for requests to ``token``, or to any token when it is None.
+class ScriptOptions(TypedDict, total=False):
+    """How a scripted reply is played, the same in every fake's ``script``.
 
-    It waits ``delay`` seconds, then drops the connection without an answer
-    (``drop_connection``) or answers: with ``status`` and ``retry_after`` (``status`` None
-    or 200: the normal answer), followed by GOAWAY when ``goaway``. Each fake adds the
-    fields of its error body.
+    It waits ``delay`` seconds (default 0), then drops the connection without an answer
+    (``drop_connection``) or answers, with ``Retry-After: retry_after`` when given, and
+    then GOAWAY when ``goaway`` (HTTP/2 only: HTTP/1.1 has none).
     """
 
-    status: int | None
-    token: str | None
     retry_after: float | None
     delay: float
     drop_connection: bool
     goaway: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class Script:
+    """A scripted reply: for requests to ``token``, or to any token when it is None.
+
+    ``status`` None or 200 (201 for Web Push) is the normal answer; the other fields are
+    :class:`ScriptOptions`. Each fake adds the fields of its error body.
+    """
+
+    status: int | None
+    token: str | None
+    retry_after: float | None = None
+    delay: float = 0.0
+    drop_connection: bool = False
+    goaway: bool = False
 
 
 S = TypeVar("S", bound=Script)

@@ -44,28 +44,22 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Unpack
 from urllib.parse import urlsplit
 
 import http_ece  # type: ignore[import-untyped]  # no py.typed
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from h2.settings import SettingCodes
 
 from pushgate.fakes import jose
-from pushgate.fakes.base import FakeServer
+from pushgate.fakes.base import H2_SETTINGS, FakeServer
 from pushgate.fakes.h2server import Connection, Request, Response
-from pushgate.fakes.state import RateLimiter, Script, retry_after_header
+from pushgate.fakes.state import RateLimiter, Script, ScriptOptions, retry_after_header
 from pushgate.fakes.tls import FakeCA
 
 __all__ = ["FakeWebPush", "ReceivedPush", "SubscriptionState"]
 
 SubscriptionState = Literal["active", "expired", "unknown"]
-SETTINGS = {
-    SettingCodes.MAX_FRAME_SIZE: 16384,
-    SettingCodes.INITIAL_WINDOW_SIZE: 65535,
-    SettingCodes.MAX_HEADER_LIST_SIZE: 65536,
-}
 _PATH = re.compile(r"/push/([A-Za-z0-9_-]+)")
 _SECONDS = re.compile(r"\d+")
 _URGENCIES = frozenset({"very-low", "low", "normal", "high"})
@@ -144,7 +138,7 @@ class _Error:
     retry_after: float | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class _Script(Script):
     reason: str | None
 
@@ -166,7 +160,7 @@ class FakeWebPush(FakeServer[ReceivedPush, _Script]):
     safe from any thread; the attributes below are knobs with the documented defaults."""
 
     def __init__(self, ca: FakeCA) -> None:
-        super().__init__(ca.server_context(("h2",)), SETTINGS, lambda push: push.status == 201)
+        super().__init__(ca.server_context(("h2",)), H2_SETTINGS, lambda push: push.status == 201)
         self.apple_strict = False
         self.accept_aesgcm = False
         self.max_body = 4096
@@ -176,12 +170,7 @@ class FakeWebPush(FakeServer[ReceivedPush, _Script]):
         self.clock: Callable[[], float] = time.time
         self._subscriptions: dict[str, _Subscription] = {}
 
-    # Subscriptions (the browser's side)
-
-    @property
-    def allowed_host(self) -> str:
-        """The allow-list entry for this fake's endpoints (``host:port``)."""
-        return urlsplit(self.url).netloc
+    # Subscriptions (the browser's side; :attr:`allowed_host` allow-lists their endpoints)
 
     def create_subscription(self, application_server_key: str | None = None) -> dict[str, Any]:
         """A new subscription as ``PushSubscription.toJSON()`` gives it; with an
@@ -216,10 +205,19 @@ class FakeWebPush(FakeServer[ReceivedPush, _Script]):
             else:
                 raise ValueError(f"unknown subscription state {state!r}")
 
-    def create_vapid_credentials(self, subject: str = _DEMO_SUBJECT) -> dict[str, str]:
+    def create_vapid_credentials(
+        self, subject: str = _DEMO_SUBJECT, private_key_pem: str | None = None
+    ) -> dict[str, str]:
         """A working WEBPUSH platform application: its attributes and the public key that
-        browsers subscribe with (any P-256 key works here; this one is just new)."""
-        key = ec.generate_private_key(ec.SECP256R1())
+        browsers subscribe with (any P-256 key works here: a new one, or
+        ``private_key_pem``'s, say from an earlier run)."""
+        if private_key_pem is None:
+            key = ec.generate_private_key(ec.SECP256R1())
+        else:
+            loaded = serialization.load_pem_private_key(private_key_pem.encode(), None)
+            if not isinstance(loaded, ec.EllipticCurvePrivateKey):
+                raise ValueError("a VAPID key is a P-256 key")
+            key = loaded
         pem = key.private_bytes(
             serialization.Encoding.PEM,
             serialization.PrivateFormat.PKCS8,
@@ -238,21 +236,14 @@ class FakeWebPush(FakeServer[ReceivedPush, _Script]):
         status: int | None = 410,
         reason: str | None = None,
         times: int | None = 1,
-        retry_after: float | None = None,
-        delay: float = 0.0,
-        drop_connection: bool = False,
         endpoint: str | None = None,
-        goaway: bool = False,
+        **options: Unpack[ScriptOptions],
     ) -> None:
-        """Answer the next ``times`` valid pushes (to ``endpoint``, or to any) this way.
-        ``status`` None (or 201) with a ``delay`` is a slow success."""
+        """Answer the next ``times`` valid pushes (to ``endpoint``, or to any) this way
+        (``options``: :class:`~pushgate.fakes.state.ScriptOptions`). ``status`` None (or
+        201) with a ``delay`` is a slow success."""
         target = self._subscription_id(endpoint) if endpoint is not None else None
-        script = _Script(status, target, retry_after, delay, drop_connection, goaway, reason)
-        self._scripts.add(script, times)
-
-    def goaway(self) -> None:
-        """GOAWAY on every open connection, after their current requests are answered."""
-        self._goaway_all(b"")
+        self._scripts.add(_Script(status=status, token=target, reason=reason, **options), times)
 
     def reset(self) -> None:
         """Forget records, scripts and rate-limit use; subscriptions stay (they are the

@@ -29,7 +29,6 @@ an error ``X-WNS-Error-Description``. Bodies are empty, as WNS's are.
 from __future__ import annotations
 
 import itertools
-import json
 import re
 import secrets
 import time
@@ -37,14 +36,24 @@ import urllib.parse
 import xml.etree.ElementTree as ElementTree
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Unpack
 
 from pushgate.fakes.base import FakeServer
+from pushgate.fakes.client_credentials import (
+    GRANT_TYPE,
+    ClientCredentialsIssuer,
+    Form,
+    OAuthError,
+    answer_grant,
+    bearer,
+    form_value,
+    parse_form,
+)
 from pushgate.fakes.h2server import Connection, Request, Response
-from pushgate.fakes.state import RateLimiter, Recorder, Script, retry_after_header
+from pushgate.fakes.state import RateLimiter, Script, ScriptOptions, retry_after_header
 from pushgate.fakes.tls import FakeCA
 
-__all__ = ["ChannelState", "FakeWns", "ReceivedNotification", "TokenRequest"]
+__all__ = ["ChannelState", "FakeWns", "ReceivedNotification"]
 
 ChannelState = Literal["active", "expired", "throttled", "dropping"]
 TOKEN_PATH = "/accesstoken.srf"
@@ -76,24 +85,6 @@ _DESCRIPTIONS = {
 
 
 @dataclass(frozen=True)
-class TokenRequest:
-    """One request to ``/accesstoken.srf`` and its outcome."""
-
-    status: int
-    error: str | None
-    client_id: str | None
-    scope: str | None
-    access_token: str | None
-    connection_id: int
-    received_at: float
-
-    @property
-    def outcome(self) -> str:
-        """``"ok"``, or the OAuth error code."""
-        return self.error or "ok"
-
-
-@dataclass(frozen=True)
 class ReceivedNotification:
     """One channel request as the fake saw it, and its answer (``status`` None: dropped)."""
 
@@ -121,7 +112,7 @@ class _Answer:
     retry_after: float | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class _Script(Script):
     description: str | None
     notification_status: str | None
@@ -132,12 +123,6 @@ class _Channel:
     package_sid: str
     created_at: float
     state: ChannelState = "active"
-
-
-@dataclass(frozen=True)
-class _AccessToken:
-    package_sid: str
-    expires_at: float
 
 
 @dataclass
@@ -180,22 +165,15 @@ class FakeWns(FakeServer[ReceivedNotification, _Script]):
         self.reject_ttl_with_no_cache = True  # [unverified] the spec's example of a conflict
         self.app_quota: RateLimiter | None = None
         self.clock: Callable[[], float] = time.time
-        self._apps: dict[str, str] = {}  # package SID → client secret
-        self._tokens: dict[str, _AccessToken] = {}
+        self.issuer = ClientCredentialsIssuer("EgAaAQMAAAAEgAAAC4AA")  # package SIDs
         self._channels: dict[str, _Channel] = {}
-        self._token_requests: Recorder[TokenRequest] = Recorder(lambda r: r.status == 200)
         self._msg_ids = itertools.count(1)
 
-    # Serving
+    # Serving (also :attr:`allowed_host`, the allow-list entry of the channel URIs)
 
     @property
     def token_url(self) -> str:
         return self.url + TOKEN_PATH
-
-    @property
-    def allowed_host(self) -> str:
-        """The allow-list entry for this fake's channel URIs (``host:port``)."""
-        return urllib.parse.urlsplit(self.url).netloc
 
     # Applications, tokens and channels
 
@@ -209,8 +187,7 @@ class FakeWns(FakeServer[ReceivedNotification, _Script]):
 
     def register_app(self, package_sid: str, secret: str) -> None:
         """Accept an existing package's credentials (say, from an earlier run)."""
-        with self._lock:
-            self._apps[package_sid] = secret
+        self.issuer.register(package_sid, secret)
 
     def create_channel(self, package_sid: str) -> str:
         """A new active channel URI of ``package_sid``."""
@@ -233,10 +210,7 @@ class FakeWns(FakeServer[ReceivedNotification, _Script]):
 
     def expire_access_tokens(self) -> None:
         """Every access token issued so far is refused as expired from now on."""
-        with self._lock:
-            self._tokens = {
-                value: _AccessToken(t.package_sid, 0.0) for value, t in self._tokens.items()
-            }
+        self.issuer.expire_tokens()
 
     # Scripting
 
@@ -244,39 +218,29 @@ class FakeWns(FakeServer[ReceivedNotification, _Script]):
         self,
         status: int | None = 503,
         times: int | None = 1,
-        retry_after: float | None = None,
-        delay: float = 0.0,
-        drop_connection: bool = False,
         channel: str | None = None,
         description: str | None = None,
         notification_status: str | None = None,
+        **options: Unpack[ScriptOptions],
     ) -> None:
         """Answer the next ``times`` valid sends (to ``channel``, a URI or token, or to any)
-        this way. ``status`` None or 200 succeeds, with ``notification_status`` (default
-        ``received``); an error carries ``description`` (default WNS's wording)."""
-        token = None if channel is None else _channel_token(channel)
+        this way (``options``: :class:`~pushgate.fakes.state.ScriptOptions`). ``status``
+        None or 200 succeeds, with ``notification_status`` (default ``received``); an
+        error carries ``description`` (default WNS's wording)."""
         script = _Script(
-            status,
-            token,
-            retry_after,
-            delay,
-            drop_connection,
-            False,
-            description,
-            notification_status,
+            status=status,
+            token=None if channel is None else _channel_token(channel),
+            description=description,
+            notification_status=notification_status,
+            **options,
         )
         self._scripts.add(script, times)
 
     def reset(self) -> None:
         """Forget records, scripts, token requests and quota use (not apps or channels)."""
         super().reset()
-        self._token_requests.clear()
         if self.app_quota is not None:
             self.app_quota.clear()
-
-    @property
-    def token_requests(self) -> list[TokenRequest]:
-        return self._token_requests.all()
 
     # h2server.Application
 
@@ -308,45 +272,37 @@ class FakeWns(FakeServer[ReceivedNotification, _Script]):
     # The token endpoint (sec. 4.1)
 
     def _token(self, request: Request, now: float) -> Response:
-        form: dict[str, list[str]] = {}
-        media_type = (request.header("content-type") or "").split(";")[0].strip().lower()
-        if media_type == "application/x-www-form-urlencoded":
-            form = urllib.parse.parse_qs(request.body.decode("utf-8", "replace"))
-
-        def field(name: str) -> str | None:
-            values = form.get(name)
-            return values[0] if values else None
-
-        client_id, secret, scope = field("client_id"), field("client_secret"), field("scope")
-        with self._lock:
-            known = client_id is not None and self._apps.get(client_id) == secret
-        error: tuple[str, str] | None = None
-        if request.method != "POST" or not form:
-            error = ("invalid_request", "The request must be a form-encoded POST.")
-        elif field("grant_type") != "client_credentials":
-            error = ("unsupported_grant_type", "The grant type must be client_credentials.")
-        elif client_id is None or secret is None:
-            error = ("invalid_request", "client_id and client_secret are required.")
-        elif not known:
-            error = ("invalid_client", "The client id or secret is not valid.")
-        elif scope != SCOPE:
-            error = ("invalid_scope", f"The scope must be {SCOPE}.")
-        headers = [("Content-Type", "application/json"), ("Cache-Control", "no-store")]
-        if error is not None:
-            record = TokenRequest(400, error[0], client_id, scope, None, request.connection.id, now)
-            self._token_requests.add(record)
-            body = {"error": error[0], "error_description": error[1]}
-            return Response(400, headers, json.dumps(body).encode())
-        assert client_id is not None
-        value = "EgAaAQMAAAAEgAAAC4AA" + secrets.token_urlsafe(48)
-        lifetime = self.access_token_lifetime
-        with self._lock:
-            self._tokens[value] = _AccessToken(client_id, now + lifetime)
-        self._token_requests.add(
-            TokenRequest(200, None, client_id, scope, value, request.connection.id, now)
+        form = parse_form(request)
+        record, response = answer_grant(
+            request,
+            form,
+            self._grant_refusal(request, form),
+            self.issuer,
+            now=now,
+            lifetime=self.access_token_lifetime,
+            headers=[("Content-Type", "application/json"), ("Cache-Control", "no-store")],
+            granted={"token_type": "bearer"},
         )
-        granted = {"access_token": value, "token_type": "bearer", "expires_in": lifetime}
-        return Response(200, headers, json.dumps(granted).encode())
+        self._token_requests.add(record)
+        return response
+
+    def _grant_refusal(self, request: Request, form: Form | None) -> OAuthError | None:
+        """WNS's checks, first failure wins, all ``400``: a form POST, the grant type, both
+        credentials, the client, then the scope."""
+        client_id, secret = form_value(form, "client_id"), form_value(form, "client_secret")
+        if request.method != "POST" or not form:
+            return OAuthError(400, "invalid_request", "The request must be a form-encoded POST.")
+        if form_value(form, "grant_type") != GRANT_TYPE:
+            return OAuthError(
+                400, "unsupported_grant_type", "The grant type must be client_credentials."
+            )
+        if not client_id or not secret:
+            return OAuthError(400, "invalid_request", "client_id and client_secret are required.")
+        if not self.issuer.authenticate(client_id, secret):
+            return OAuthError(400, "invalid_client", "The client id or secret is not valid.")
+        if form_value(form, "scope") != SCOPE:
+            return OAuthError(400, "invalid_scope", f"The scope must be {SCOPE}.")
+        return None
 
     # The checks, in order
 
@@ -376,15 +332,14 @@ class FakeWns(FakeServer[ReceivedNotification, _Script]):
     def _check_auth(
         self, authorization: str | None, attempt: _Attempt, channel: _Channel | None, now: float
     ) -> _Answer | None:
-        scheme, _, value = (authorization or "").strip().partition(" ")
-        with self._lock:
-            token = self._tokens.get(value.strip()) if scheme.lower() == "bearer" else None
-        if token is None:
+        token = bearer(authorization)
+        grant = self.issuer.lookup(token) if token is not None else None
+        if grant is None:
             return _error(401, www_authenticate=_INVALID)
-        if token.expires_at <= now:
+        if grant.expires_at <= now:
             return _error(401, www_authenticate=_EXPIRED)
-        attempt.package_sid = token.package_sid
-        if channel is not None and channel.package_sid != token.package_sid:
+        attempt.package_sid = grant.client_id
+        if channel is not None and channel.package_sid != grant.client_id:
             return _error(403)
         return None
 
@@ -392,8 +347,7 @@ class FakeWns(FakeServer[ReceivedNotification, _Script]):
         kind = request.header("x-wns-type")
         if kind not in TYPES:
             return _error(400, "The X-WNS-Type header is missing or not valid.")
-        content_type = (request.header("content-type") or "").split(";")[0].strip().lower()
-        if content_type != TYPES[kind][1]:
+        if request.media_type != TYPES[kind][1]:
             return _error(400, f"The Content-Type for {kind} must be {TYPES[kind][1]}.")
         length = request.header("content-length")
         if length is None or not length.isdigit() or int(length) != len(request.body):
