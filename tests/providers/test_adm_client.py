@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
 from pushgate.fakes.adm import FakeAdm
-from pushgate.fakes.runner import FakeProviders
 from pushgate.fakes.state import RateLimiter
 from pushgate.providers.adm import REASONS, AdmClient, build_body, classify
 from pushgate.providers.notifications import AdmNotification, FcmNotification
@@ -168,14 +166,6 @@ def test_data_of_exactly_6_kb_is_sent() -> None:
 
 
 # -- over real sockets ---------------------------------------------------------------------
-
-
-@pytest.fixture
-async def adm(fakes: FakeProviders) -> AsyncIterator[FakeAdm]:
-    fake = FakeAdm(fakes.ca)
-    await fake.start()
-    yield fake
-    await fake.aclose()
 
 
 @pytest.fixture
@@ -342,10 +332,13 @@ async def test_transient_failures(
 
 
 async def test_throttled_by_the_rate_limit(
-    adm: FakeAdm, transport: Http2Transport, credentials: tuple[str, str]
+    adm: FakeAdm,
+    transport: Http2Transport,
+    credentials: tuple[str, str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     adm.register_registration(REG)
-    adm.rate_limit = RateLimiter(1, 600)
+    monkeypatch.setattr(adm, "rate_limit", RateLimiter(1, 600))
     results = await adm_client(adm, transport, credentials).send_many([(REG, NOTE)] * 2)
     assert {(r.outcome, r.reason) for r in results} == {
         (Outcome.SUCCESS, ""),

@@ -5,12 +5,10 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import AsyncIterator
 
 import pytest
 
 from pushgate.fakes.baidu import FakeBaidu
-from pushgate.fakes.runner import FakeProviders
 from pushgate.fakes.state import RateLimiter
 from pushgate.providers.baidu import (
     ERROR_CODES,
@@ -131,17 +129,10 @@ def test_classify_no_response() -> None:
 
 
 @pytest.fixture
-async def baidu(fakes: FakeProviders) -> AsyncIterator[FakeBaidu]:
-    fake = FakeBaidu(fakes.ca)
-    await fake.start()
-    fake.register_channel(CHANNEL)
-    fake.register_channel(OTHER)
-    yield fake
-    await fake.aclose()
-
-
-@pytest.fixture
 def app(baidu: FakeBaidu) -> tuple[str, str]:
+    """An application (API key, secret key); its devices CHANNEL and OTHER are active."""
+    baidu.register_channel(CHANNEL)
+    baidu.register_channel(OTHER)
     return baidu.create_app()
 
 
@@ -254,8 +245,10 @@ async def test_quota_used_up_is_config_error(
     assert (result.outcome, result.reason) == (Outcome.CONFIG_ERROR, "30604")
 
 
-async def test_too_frequent_is_retry_backoff(baidu: FakeBaidu, client: BaiduClient) -> None:
-    baidu.frequency_limit = RateLimiter(1, 3600)
+async def test_too_frequent_is_retry_backoff(
+    baidu: FakeBaidu, client: BaiduClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(baidu, "frequency_limit", RateLimiter(1, 3600))
     first, second = await client.send_many([(CHANNEL, ANDROID), (CHANNEL, ANDROID)])
     outcomes = sorted([first.outcome, second.outcome])
     assert outcomes == sorted([Outcome.SUCCESS, Outcome.RETRY_BACKOFF])

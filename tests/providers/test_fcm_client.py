@@ -23,10 +23,9 @@ from pushgate.providers.fcm import (
     body_template,
     build_assertion,
     classify,
-    classify_token_error,
-    refresh_at,
 )
 from pushgate.providers.notifications import ApnsNotification, FcmNotification
+from pushgate.providers.oauth import classify_token_error, refresh_at
 from pushgate.providers.outcomes import Outcome, SendResult
 from pushgate.providers.transport import Http2Transport, Request, Response
 from tests.providers import ec_key_pem, fcm_token, response, rsa_key_pem

@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
 from pushgate.fakes.hms import FakeHms
-from pushgate.fakes.runner import FakeProviders
 from pushgate.fakes.state import RateLimiter
 from pushgate.providers.hms import CODES, HmsClient, build_template, classify
 from pushgate.providers.notifications import AdmNotification, HmsNotification
@@ -201,14 +199,6 @@ def test_message_of_exactly_4096_bytes_is_sent() -> None:
 
 
 @pytest.fixture
-async def hms(fakes: FakeProviders) -> AsyncIterator[FakeHms]:
-    fake = FakeHms(fakes.ca)
-    await fake.start()
-    yield fake
-    await fake.aclose()
-
-
-@pytest.fixture
 def app(hms: FakeHms) -> tuple[str, str]:
     return hms.create_app()
 
@@ -357,8 +347,10 @@ async def test_transient_failures(
     )
 
 
-async def test_flow_control(hms: FakeHms, transport: Http2Transport, app: tuple[str, str]) -> None:
-    hms.rate_limit = RateLimiter(1, 600)
+async def test_flow_control(
+    hms: FakeHms, transport: Http2Transport, app: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(hms, "rate_limit", RateLimiter(1, 600))
     results = await hms_client(hms, transport, app).send_many([(TOKEN, NOTE)] * 2)
     assert {(r.outcome, r.status) for r in results} == {
         (Outcome.SUCCESS, 200),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 
 import pytest
 
@@ -164,14 +163,6 @@ def test_certificate_needs_its_key(transport: Http2Transport) -> None:
 
 
 @pytest.fixture
-async def mpns(fakes: FakeProviders) -> AsyncIterator[FakeMpns]:
-    fake = FakeMpns(fakes.ca)
-    await fake.start()
-    yield fake
-    await fake.aclose()
-
-
-@pytest.fixture
 def client(mpns: FakeMpns, transport: Http2Transport) -> MpnsClient:
     return MpnsClient(transport, [mpns.allowed_host])
 
@@ -226,11 +217,13 @@ async def test_fan_out_in_order(mpns: FakeMpns, client: MpnsClient) -> None:
     assert all("x-messageid" not in r.headers for r in mpns.received)  # ids were no UUIDs
 
 
-async def test_queue_full_suppressed_and_quota(mpns: FakeMpns, client: MpnsClient) -> None:
+async def test_queue_full_suppressed_and_quota(
+    mpns: FakeMpns, client: MpnsClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
     full, quiet, limited = (mpns.create_channel() for _ in range(3))
     mpns.set_channel_state(full, "queue_full")
     mpns.set_channel_state(quiet, "suppressed")
-    mpns.daily_quota = 1
+    monkeypatch.setattr(mpns, "daily_quota", 1)
     await client.send_many([(limited, NOTE)])
     results = await client.send_many([(full, NOTE), (quiet, NOTE), (limited, NOTE)])
     assert [(r.outcome, r.reason) for r in results] == [

@@ -11,6 +11,9 @@ import pytest
 from pushgate.fakes.apns import ApnsSigningKey
 from pushgate.fakes.runner import FakeProviders
 from pushgate.providers import transport as transport_module
+from pushgate.providers.mpns import MpnsClient, build_headers
+from pushgate.providers.notifications import MpnsNotification
+from pushgate.providers.outcomes import Outcome
 from pushgate.providers.retry_after import MAX_RETRY_AFTER, parse_retry_after
 from pushgate.providers.transport import (
     CLOSED_ERROR,
@@ -277,6 +280,33 @@ async def test_pools_partition_connections(fakes: FakeProviders, transport: Http
     for received in fakes.apns.received:
         teams.setdefault(received.connection_id, set()).add(received.team_id)
     assert all(len(seen) == 1 for seen in teams.values())
+
+
+MPNS_TOAST = (
+    b'<?xml version="1.0" encoding="utf-8"?><wp:Notification xmlns:wp="WPNotification">'
+    b"<wp:Toast><wp:Text1>hi</wp:Text1></wp:Toast></wp:Notification>"
+)
+
+
+async def test_http1_partitions_get_the_connections_they_ask_for(
+    fakes: FakeProviders, transport: Http2Transport
+) -> None:
+    # MPNS speaks HTTP/1.1: one request at a time per connection. The fake holds each
+    # request a while, so 32 sends in flight need 32 connections; the transport's 4 per
+    # host (right for HTTP/2) would queue them four at a time.
+    mpns = fakes.mpns
+    channel = mpns.create_channel()
+    mpns.script(200, times=64, delay=0.2)
+    note = MpnsNotification(MPNS_TOAST, "toast", 2)
+    results = await MpnsClient(transport, [mpns.allowed_host]).send_many([(channel, note)] * 32)
+    assert {r.outcome for r in results} == {Outcome.SUCCESS}
+    assert len({r.connection_id for r in mpns.received}) > 4
+    # The same requests in a partition that asks for nothing keep to the 4.
+    headers = build_headers(note)
+    assert isinstance(headers, tuple)
+    plain = [Request("POST", channel, headers, note.body, pool="plain") for _ in range(32)]
+    assert {r.status for r in await transport.request_many(plain)} == {200}
+    assert len({r.connection_id for r in mpns.received[32:]}) <= 4
 
 
 async def test_cold_start_at_one_stream_then_500_concurrent(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from typing import Any, cast
 
 import http_ece  # type: ignore[import-untyped]
@@ -319,11 +319,8 @@ async def test_edge_endpoints_get_a_matching_wns_cache_policy() -> None:
 
 
 @pytest.fixture
-async def fake(fakes: FakeProviders) -> AsyncIterator[FakeWebPush]:
-    server = FakeWebPush(fakes.ca)
-    await server.start()
-    yield server
-    await server.aclose()
+def fake(fakes: FakeProviders) -> FakeWebPush:
+    return fakes.webpush
 
 
 @pytest.fixture
@@ -389,7 +386,10 @@ async def test_push_without_payload(fake: FakeWebPush, client: WebPushClient) ->
 
 
 async def test_jwt_is_reused_per_audience_until_an_hour_before_expiry(
-    fake: FakeWebPush, client: WebPushClient, clock: Clock
+    fake: FakeWebPush,
+    client: WebPushClient,
+    clock: Clock,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     subscriptions = [token(fake) for _ in range(3)]
     for subscription in subscriptions:
@@ -397,7 +397,8 @@ async def test_jwt_is_reused_per_audience_until_an_hour_before_expiry(
     clock.now += 11 * 3600 - 1
     await client.send_many([(subscriptions[0], NOTE)])
     clock.now += 1
-    fake.clock = clock  # the fake must agree that the new JWT is not too far ahead
+    # the fake must agree that the new JWT is not too far ahead
+    monkeypatch.setattr(fake, "clock", clock)
     await client.send_many([(subscriptions[0], NOTE)])
     auth = [p.headers["authorization"] for p in fake.delivered]
     assert len(auth) == 5 and len(set(auth[:4])) == 1 and auth[4] != auth[0]
@@ -477,9 +478,12 @@ async def test_dead_subscriptions_disable_their_endpoints(
 
 
 async def test_refused_vapid_is_a_config_error(
-    fake: FakeWebPush, transport: Http2Transport, clock: Clock
+    fake: FakeWebPush,
+    transport: Http2Transport,
+    clock: Clock,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    fake.apple_strict = True
+    monkeypatch.setattr(fake, "apple_strict", True)
     local = WebPushClient(
         KEY_PEM, "mailto:admin@localhost", transport, [fake.allowed_host], clock=clock
     )
@@ -506,9 +510,11 @@ async def test_subscription_of_another_key_is_refused(
 
 
 async def test_throttling_is_retried_after_the_hint(
-    fake: FakeWebPush, client: WebPushClient
+    fake: FakeWebPush,
+    client: WebPushClient,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    fake.rate_limit = RateLimiter(1, 3600)
+    monkeypatch.setattr(fake, "rate_limit", RateLimiter(1, 3600))
     subscription = token(fake)
     first, second = await client.send_many([(subscription, NOTE), (subscription, NOTE)])
     outcomes = sorted([first, second], key=lambda r: r.status)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
 
 import pytest
 
@@ -163,14 +162,6 @@ def test_unsendable_notifications(note: WnsNotification, reason: str) -> None:
 
 
 # --- against the fake ----------------------------------------------------------------------------
-
-
-@pytest.fixture
-async def wns(fakes: FakeProviders) -> AsyncIterator[FakeWns]:
-    fake = FakeWns(fakes.ca)
-    await fake.start()
-    yield fake
-    await fake.aclose()
 
 
 @pytest.fixture
@@ -357,9 +348,12 @@ async def test_throttled_channel_and_dropped_notification(
 
 
 async def test_service_throttle_with_and_without_retry_after(
-    wns: FakeWns, client: WnsClient, channel: str
+    wns: FakeWns,
+    client: WnsClient,
+    channel: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    wns.app_quota = RateLimiter(1, 3600.0)
+    monkeypatch.setattr(wns, "app_quota", RateLimiter(1, 3600.0))
     results = await client.send_many([(channel, NOTE)])
     results += await client.send_many([(channel, NOTE)])
     assert results[0].outcome is Outcome.SUCCESS
@@ -369,7 +363,7 @@ async def test_service_throttle_with_and_without_retry_after(
         "Throttled",
     )
     assert results[1].retry_after is not None and results[1].retry_after >= 1
-    wns.app_quota = None
+    monkeypatch.setattr(wns, "app_quota", None)
     wns.script(406)
     [plain] = await client.send_many([(channel, NOTE)])
     assert (plain.outcome, plain.retry_after) == (Outcome.RETRY_BACKOFF, None)

@@ -22,15 +22,18 @@ import urllib.parse
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from pushgate.providers.notifications import AdmNotification, Notification
-from pushgate.providers.oauth import (
-    SHARED_CACHE,
-    ClientCredentials,
-    ClientCredentialsCache,
+from pushgate.providers.bearer import BearerSender
+from pushgate.providers.notifications import AdmNotification, Notification, per_notification
+from pushgate.providers.oauth import SHARED_CACHE, ClientCredentials, ClientCredentialsCache
+from pushgate.providers.outcomes import (
+    Outcome,
+    SendResult,
+    by_status_class,
+    classified,
     json_object,
-    response_text,
+    no_response,
+    unsendable,
 )
-from pushgate.providers.outcomes import Outcome, SendResult, no_response
 from pushgate.providers.transport import Http2Transport, Request, Response
 
 SCOPE = "messaging:push"
@@ -70,40 +73,20 @@ def classify(response: Response, registration_id: str) -> SendResult:
     without ``Retry-After`` is ``RETRY_BACKOFF``: there is no hint to honour; a 5xx with
     one is ``RETRY_AFTER`` (sec. 0.2)."""
     status = response.status
-    latency_ms = response.elapsed * 1000
     if status == 0:
-        return no_response(response.error, latency_ms)
+        return no_response(response.error, response.elapsed * 1000)
     body = json_object(response.body)
-    text = response_text(response.body)
     if status == 200:
         current = body.get("registrationID")
         if isinstance(current, str) and current and current != registration_id:
-            return SendResult(
-                Outcome.UPDATE_TOKEN,
-                status=200,
-                response=text,
-                new_token=current,
-                latency_ms=latency_ms,
-            )
-        return SendResult(Outcome.SUCCESS, status=200, response=text, latency_ms=latency_ms)
+            result = classified(response, Outcome.UPDATE_TOKEN)
+            result.new_token = current
+            return result
+        return classified(response, Outcome.SUCCESS)
     reason = body.get("reason")
     reason = reason if isinstance(reason, str) else ""
-    outcome = REASONS.get(reason) or STATUSES.get(status)
-    if outcome is None:
-        outcome = Outcome.FAIL_PERMANENT if 400 <= status < 500 else Outcome.RETRY_BACKOFF
-    retry_after = response.retry_after
-    if outcome in (Outcome.RETRY_AFTER, Outcome.RETRY_BACKOFF):
-        outcome = Outcome.RETRY_BACKOFF if retry_after is None else Outcome.RETRY_AFTER
-    else:
-        retry_after = None
-    return SendResult(
-        outcome,
-        status=status,
-        reason=reason,
-        response=text,
-        retry_after=retry_after,
-        latency_ms=latency_ms,
-    )
+    outcome = REASONS.get(reason) or STATUSES.get(status) or by_status_class(status)
+    return classified(response, outcome, reason)
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,19 +109,12 @@ class Body:
         return self.head + b',"expiresAfter":' + str(seconds).encode() + b"}"
 
 
-def _local(outcome: Outcome, reason: str, response: str) -> SendResult:
-    return SendResult(outcome, reason=reason, response=response)
-
-
-_WRONG_PLATFORM = _local(Outcome.FAIL_PERMANENT, "WrongPlatform", "not an ADM notification")
-
-
 def build_body(notification: AdmNotification) -> Body | SendResult:
     """The send body of ``notification`` (sec. 3.2), or why it cannot be sent."""
     if not all(
         isinstance(key, str) and isinstance(value, str) for key, value in notification.data.items()
     ):
-        return _local(Outcome.FAIL_PERMANENT, "InvalidData", "data values must be strings")
+        return unsendable("InvalidData", "data values must be strings")
     try:
         # sec. 3.2 counts data as compact JSON; its UTF-8 bytes are what is limited.
         data = json.dumps(notification.data, separators=_SEPARATORS, ensure_ascii=False).encode()
@@ -147,15 +123,18 @@ def build_body(notification: AdmNotification) -> Body | SendResult:
         if key is not None:
             head += b',"consolidationKey":' + json.dumps(key, ensure_ascii=False).encode()
     except (TypeError, ValueError, UnicodeError) as exc:
-        return _local(Outcome.FAIL_PERMANENT, "InvalidData", str(exc))
+        return unsendable("InvalidData", str(exc))
     if len(data) > DATA_LIMIT:
-        return _local(
-            Outcome.FAIL_PERMANENT, "PayloadTooLarge", f"{len(data)} bytes, limit {DATA_LIMIT}"
-        )
+        return unsendable("PayloadTooLarge", f"{len(data)} bytes, limit {DATA_LIMIT}")
     expires_after = notification.expires_after
     if expires_after is not None and not 1 <= expires_after <= MAX_EXPIRES_AFTER:
-        return _local(Outcome.FAIL_PERMANENT, "InvalidExpiration", f"{expires_after} seconds")
+        return unsendable("InvalidExpiration", f"{expires_after} seconds")
     return Body(head, expires_after, notification.expires_at)
+
+
+def _render(notification: AdmNotification, now: float) -> bytes | SendResult:
+    body = build_body(notification)
+    return body if isinstance(body, SendResult) else body.render(now)
 
 
 class AdmClient:
@@ -181,6 +160,8 @@ class AdmClient:
         self.transport = transport
         self.tokens = SHARED_CACHE if token_cache is None else token_cache
         self.clock = clock
+        # An expired token (sec. 3.3 ``AccessTokenExpired``) gets one refresh and retry.
+        self._bearer = BearerSender(self.tokens, self.credentials, transport, "adm")
 
     async def send(self, token: str, notification: Notification) -> SendResult:
         return (await self.send_many(((token, notification),)))[0]
@@ -194,28 +175,22 @@ class AdmClient:
         A notification of another provider gets ``FAIL_PERMANENT`` ``WrongPlatform``.
         """
         results: list[SendResult | None] = [None] * len(items)
-        bodies: dict[int, bytes | SendResult] = {}
         indices: list[int] = []
         sends: list[tuple[str, bytes]] = []
         now = self.clock()
+        body_of = per_notification(AdmNotification, lambda note: _render(note, now), "an ADM")
         for index, (token, notification) in enumerate(items):
-            body = bodies.get(id(notification))
-            if body is None:
-                built = (
-                    build_body(notification)
-                    if isinstance(notification, AdmNotification)
-                    else _WRONG_PLATFORM
-                )
-                body = bodies[id(notification)] = (
-                    built if isinstance(built, SendResult) else built.render(now)
-                )
+            body = body_of(notification)
             if isinstance(body, SendResult):
                 results[index] = body
                 continue
             indices.append(index)
             sends.append((token, body))
-        if sends:
-            await self._send(sends, indices, results)
+        sent = await self._bearer.send(
+            sends, self._requests, lambda response, send: classify(response, send[0])
+        )
+        for index, result in zip(indices, sent, strict=True):
+            results[index] = result
         return results  # type: ignore[return-value]
 
     async def close(self) -> None:
@@ -236,35 +211,3 @@ class AdmClient:
         return [
             Request("POST", self.url(token), headers, body, None, _POOL) for token, body in sends
         ]
-
-    async def _send(
-        self,
-        sends: list[tuple[str, bytes]],
-        indices: list[int],
-        results: list[SendResult | None],
-    ) -> None:
-        """Send with the cached access token; those refused as expired get one new token
-        and one more try (sec. 3.3 ``AccessTokenExpired``), then ``CONFIG_ERROR``."""
-        stale: str | None = None
-        pending = list(range(len(sends)))
-        for attempt in range(2):
-            access = await self.tokens.get(
-                self.credentials, self.transport, stale=stale, provider="adm"
-            )
-            if isinstance(access, SendResult):
-                for position in pending:
-                    results[indices[position]] = access
-                return
-            requests = self._requests(access, [sends[position] for position in pending])
-            responses = await self.transport.request_many(requests)
-            refused: list[int] = []
-            for position, response in zip(pending, responses, strict=True):
-                result = classify(response, sends[position][0])
-                if result.outcome is Outcome.REFRESH_AUTH:
-                    refused.append(position)
-                    if attempt:
-                        result.outcome = Outcome.CONFIG_ERROR
-                results[indices[position]] = result
-            if not refused:
-                return
-            stale, pending = access, refused

@@ -21,7 +21,6 @@ round trip per response header line in the transport.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import threading
 import time
@@ -32,16 +31,24 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from pushgate.providers.notifications import ApnsNotification, Notification
-from pushgate.providers.outcomes import Outcome, SendResult, no_response
-from pushgate.providers.transport import ClientCert, Http2Transport, Request, Response
+from pushgate.providers.notifications import ApnsNotification, Notification, per_notification
+from pushgate.providers.outcomes import (
+    Outcome,
+    SendResult,
+    by_status_class,
+    classified,
+    credential_refused,
+    json_object,
+    no_response,
+    unsendable,
+)
+from pushgate.providers.transport import ClientCert, Http2Transport, Request, Response, header_safe
 
 log = logging.getLogger(__name__)
 
 PAYLOAD_LIMIT = 4096
 VOIP_PAYLOAD_LIMIT = 5120
 COLLAPSE_ID_LIMIT = 64
-RESPONSE_TEXT_LIMIT = 1024
 TOKEN_REUSE_SECONDS = 50 * 60
 TOKEN_MIN_INTERVAL_SECONDS = 20 * 60
 # A token younger than this refused as expired means a wrong clock, not an old token.
@@ -207,40 +214,20 @@ def _fingerprint(auth: ApnsTokenAuth) -> bytes:
 def classify(response: Response) -> SendResult:
     """The outcome of one APNs response (sec. 1.7); REFRESH_AUTH for a JWT to replace."""
     status = response.status
-    latency_ms = response.elapsed * 1000
     if status == 200:
-        return SendResult(Outcome.SUCCESS, status=200, latency_ms=latency_ms)
+        return classified(response, Outcome.SUCCESS, text="")
     if status == 0:
-        return no_response(response.error, latency_ms)
-    text = response.body[:RESPONSE_TEXT_LIMIT].decode("utf-8", "replace")
+        return no_response(response.error, response.elapsed * 1000)
     reason, timestamp = _parse_error(response.body)
-    outcome = REASONS.get(reason)
-    if outcome is None:  # unknown reason: by status class (sec. 1.7)
-        outcome = Outcome.RETRY_BACKOFF if status >= 500 or status == 429 else None
-        if outcome is None:
-            outcome = Outcome.FAIL_PERMANENT if 400 <= status < 500 else Outcome.RETRY_BACKOFF
-    retry_after = None
-    if outcome is Outcome.RETRY_BACKOFF and response.retry_after is not None:
-        outcome, retry_after = Outcome.RETRY_AFTER, response.retry_after  # sec. 0.2
-    invalid_since = timestamp if reason == "Unregistered" else None
-    return SendResult(
-        outcome,
-        status=status,
-        reason=reason,
-        response=text,
-        retry_after=retry_after,
-        invalid_since_ms=invalid_since,
-        latency_ms=latency_ms,
-    )
+    # an unknown reason goes by status class (sec. 1.7)
+    result = classified(response, REASONS.get(reason) or by_status_class(status), reason)
+    if reason == "Unregistered":
+        result.invalid_since_ms = timestamp
+    return result
 
 
 def _parse_error(body: bytes) -> tuple[str, int | None]:
-    try:
-        data = json.loads(body)
-    except ValueError:
-        return "", None
-    if not isinstance(data, dict):
-        return "", None
+    data = json_object(body)
     reason = data.get("reason")
     timestamp = data.get("timestamp")
     if isinstance(timestamp, bool) or not isinstance(timestamp, int | float):
@@ -248,16 +235,6 @@ def _parse_error(body: bytes) -> tuple[str, int | None]:
     return (reason if isinstance(reason, str) else ""), (
         int(timestamp) if timestamp is not None else None
     )
-
-
-def _local(outcome: Outcome, reason: str, text: str) -> SendResult:
-    """A result decided without asking APNs."""
-    return SendResult(outcome, reason=reason, response=text)
-
-
-_WRONG_PLATFORM = SendResult(
-    Outcome.FAIL_PERMANENT, reason="WrongPlatform", response="not an APNs notification"
-)
 
 
 class ApnsClient:
@@ -304,23 +281,21 @@ class ApnsClient:
         """
         results: list[SendResult | None] = [None] * len(items)
         jwt_token = self.tokens.token(self.auth) if isinstance(self.auth, ApnsTokenAuth) else None
-        built: dict[int, tuple[str, ...] | SendResult] = {}
         indices: list[int] = []
         requests: list[Request] = []
+        headers_of = per_notification(
+            ApnsNotification,
+            lambda note: self._with_authorization(self.build_headers(note), jwt_token),
+            "an APNs",
+        )
         for index, (token, notification) in enumerate(items):
-            headers = built.get(id(notification))
-            if headers is None:
-                headers = built[id(notification)] = (
-                    self._with_authorization(self.build_headers(notification), jwt_token)
-                    if isinstance(notification, ApnsNotification)
-                    else _WRONG_PLATFORM
-                )
+            headers = headers_of(notification)
             if isinstance(headers, SendResult):
                 results[index] = headers
                 continue
             if not token or len(token) % 2 or not _HEX.issuperset(token):
-                results[index] = _local(
-                    Outcome.DISABLE_ENDPOINT, "BadDeviceToken", "not an even-length hex token"
+                results[index] = unsendable(
+                    "BadDeviceToken", "not an even-length hex token", Outcome.DISABLE_ENDPOINT
                 )
                 continue
             assert isinstance(notification, ApnsNotification)
@@ -341,16 +316,14 @@ class ApnsClient:
         payload = notification.payload
         limit = VOIP_PAYLOAD_LIMIT if notification.push_type == "voip" else PAYLOAD_LIMIT
         if len(payload) > limit:
-            return _local(
-                Outcome.FAIL_PERMANENT, "PayloadTooLarge", f"{len(payload)} bytes, limit {limit}"
-            )
-        if not _header_safe(notification.push_type):
-            return _local(Outcome.FAIL_PERMANENT, "InvalidPushType", "unsendable apns-push-type")
+            return unsendable("PayloadTooLarge", f"{len(payload)} bytes, limit {limit}")
+        if not header_safe(notification.push_type):
+            return unsendable("InvalidPushType", "unsendable apns-push-type")
         lines = [f"apns-push-type: {notification.push_type}"]
         topic = notification.topic or self.default_topic
         if topic is not None:
-            if not _header_safe(topic):
-                return _local(Outcome.CONFIG_ERROR, "BadTopic", "unsendable apns-topic")
+            if not header_safe(topic):
+                return unsendable("BadTopic", "unsendable apns-topic", Outcome.CONFIG_ERROR)
             lines.append(f"apns-topic: {topic}")
         if notification.priority is not None:
             lines.append(f"apns-priority: {int(notification.priority)}")
@@ -358,8 +331,8 @@ class ApnsClient:
             lines.append(f"apns-expiration: {int(notification.expiration)}")
         collapse_id = notification.collapse_id
         if collapse_id is not None:
-            if len(collapse_id.encode()) > COLLAPSE_ID_LIMIT or not _header_safe(collapse_id):
-                return _local(Outcome.FAIL_PERMANENT, "BadCollapseId", "apns-collapse-id")
+            if len(collapse_id.encode()) > COLLAPSE_ID_LIMIT or not header_safe(collapse_id):
+                return unsendable("BadCollapseId", "apns-collapse-id")
             lines.append(f"apns-collapse-id: {collapse_id}")
         lines.append("content-type: application/json")
         lines.append("accept:")  # libcurl's default "accept: */*" left out
@@ -392,27 +365,26 @@ class ApnsClient:
         jwt_token: str | None,
     ) -> None:
         responses = await self.transport.request_many(requests)
-        refused: list[int] = []  # positions whose JWT APNs refused
+        refused: list[tuple[int, SendResult]] = []  # positions whose JWT APNs refused
         for position, response in enumerate(responses):
             result = classify(response)
             results[indices[position]] = result
             if result.outcome is Outcome.REFRESH_AUTH:
-                refused.append(position)
+                refused.append((position, result))
         if not refused:
             return
         retry_jwt = None
         if jwt_token is not None and isinstance(self.auth, ApnsTokenAuth):
-            reasons = {getattr(results[indices[position]], "reason", "") for position in refused}
+            reasons = {result.reason for _, result in refused}
             reason = "ExpiredProviderToken" if "ExpiredProviderToken" in reasons else reasons.pop()
             retry_jwt = self.tokens.refresh(self.auth, jwt_token, reason)
         if retry_jwt is None:
-            for position in refused:
-                index = indices[position]
-                results[index] = _config_error(results[index])
+            for position, result in refused:
+                results[indices[position]] = credential_refused(result)
             return
         swapped: dict[int, tuple[str, ...]] = {}  # one header tuple per notification again
         retries = []
-        for position in refused:
+        for position, _ in refused:
             headers = requests[position].headers
             replaced = swapped.get(id(headers))
             if replaced is None:  # the refused authorization line out, the new one in
@@ -422,26 +394,10 @@ class ApnsClient:
                 )
             request = requests[position]
             retries.append(self._request(items[indices[position]][0], request.body, replaced))
-        for position, response in zip(
+        for (position, _), response in zip(
             refused, await self.transport.request_many(retries), strict=True
         ):
             result = classify(response)
             if result.outcome is Outcome.REFRESH_AUTH:
-                result = _config_error(result)
+                result = credential_refused(result)
             results[indices[position]] = result
-
-
-def _config_error(result: SendResult | None) -> SendResult:
-    assert result is not None
-    return SendResult(
-        Outcome.CONFIG_ERROR,
-        status=result.status,
-        reason=result.reason,
-        response=result.response,
-        latency_ms=result.latency_ms,
-    )
-
-
-def _header_safe(value: str) -> bool:
-    """Printable ASCII without CR/LF: what can go into a header line unchanged."""
-    return value.isascii() and value.isprintable()

@@ -36,10 +36,21 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from pushgate.providers.notifications import BaiduNotification, Notification
-from pushgate.providers.oauth import json_object, response_text
-from pushgate.providers.outcomes import Outcome, SendResult, no_response
-from pushgate.providers.transport import Http2Transport, Request, Response
+from pushgate.providers.notifications import (
+    BaiduNotification,
+    Notification,
+    per_notification,
+    wrong_platform,
+)
+from pushgate.providers.outcomes import (
+    Outcome,
+    SendResult,
+    classified,
+    json_object,
+    no_response,
+    unsendable,
+)
+from pushgate.providers.transport import HTTP1_CONNECTIONS, Http2Transport, Request, Response
 
 if TYPE_CHECKING:
     from hashlib import _Hash
@@ -116,16 +127,14 @@ def classify(response: Response) -> SendResult:
     retryable outcome ``RETRY_AFTER`` (sec. 0.2).
     """
     status = response.status
-    latency_ms = response.elapsed * 1000
     if status == 0:
-        return no_response(response.error, latency_ms)
+        return no_response(response.error, response.elapsed * 1000)
     body = json_object(response.body)
-    text = response_text(response.body)
     code = body.get("error_code")
     if not isinstance(code, int) or isinstance(code, bool):
         code = None
     if status == 200 and code is None:
-        return SendResult(Outcome.SUCCESS, status=200, response=text, latency_ms=latency_ms)
+        return classified(response, Outcome.SUCCESS)
     if code is None:
         retryable = status >= 500 or status == 429
         outcome = Outcome.RETRY_BACKOFF if retryable else Outcome.FAIL_PERMANENT
@@ -135,19 +144,7 @@ def classify(response: Response) -> SendResult:
         if code == _CHANNEL_PARAMS_INVALID and _about_channel(body.get("error_msg")):
             outcome = Outcome.DISABLE_ENDPOINT
         reason = str(code)
-    retry_after = response.retry_after
-    if outcome in (Outcome.RETRY_BACKOFF, Outcome.RETRY_AFTER):
-        outcome = Outcome.RETRY_BACKOFF if retry_after is None else Outcome.RETRY_AFTER
-    else:
-        retry_after = None
-    return SendResult(
-        outcome,
-        status=status,
-        reason=reason,
-        response=text,
-        retry_after=retry_after,
-        latency_ms=latency_ms,
-    )
+    return classified(response, outcome, reason)
 
 
 def _about_channel(error_msg: object) -> bool:
@@ -155,12 +152,8 @@ def _about_channel(error_msg: object) -> bool:
     return isinstance(error_msg, str) and _CHANNEL_FIELD in error_msg.lower()
 
 
-def _local(reason: str, response: str) -> SendResult:
-    return SendResult(Outcome.FAIL_PERMANENT, reason=reason, response=response)
-
-
-_WRONG_PLATFORM = _local("WrongPlatform", "not a Baidu notification")
-_INVALID_CHANNEL = _local("InvalidChannelId", "the endpoint token holds no channel id")
+_WRONG_PLATFORM = wrong_platform("a Baidu")
+_INVALID_CHANNEL = unsendable("InvalidChannelId", "the endpoint token holds no channel id")
 
 
 def message_params(notification: BaiduNotification, now: float) -> dict[str, str] | SendResult:
@@ -171,13 +164,13 @@ def message_params(notification: BaiduNotification, now: float) -> dict[str, str
     provider the TTL minus the time the message waited (sns-api.md 5.6).
     """
     if not notification.msg:
-        return _local("InvalidMessage", "msg is empty")
+        return unsendable("InvalidMessage", "msg is empty")
     try:
         size = len(notification.msg.encode())
     except UnicodeEncodeError:
-        return _local("InvalidMessage", "msg is not valid Unicode (lone surrogate)")
+        return unsendable("InvalidMessage", "msg is not valid Unicode (lone surrogate)")
     if size > MSG_LIMIT:
-        return _local("PayloadTooLarge", f"{size} bytes, limit {MSG_LIMIT}")
+        return unsendable("PayloadTooLarge", f"{size} bytes, limit {MSG_LIMIT}")
     params = {"msg_type": str(notification.msg_type), "msg": notification.msg}
     expires = notification.msg_expires
     if notification.expires_at is not None:
@@ -185,7 +178,7 @@ def message_params(notification: BaiduNotification, now: float) -> dict[str, str
         expires = remaining if expires is None else min(expires, remaining)
     if expires is not None:
         if not 0 <= expires <= MAX_MSG_EXPIRES:
-            return _local("InvalidExpiration", f"msg_expires {expires}")
+            return unsendable("InvalidExpiration", f"msg_expires {expires}")
         params["msg_expires"] = str(expires)
     if notification.device_type is not None:
         params["device_type"] = str(notification.device_type)
@@ -300,6 +293,9 @@ class BaiduClient:
         params["timestamp"] = str(int(now))
         return SignedForm.build("POST", self.url, params, self._secret_key)
 
+    def _request(self, body: bytes) -> Request:
+        return Request("POST", self.url, self._headers, body, None, _POOL, False, HTTP1_CONNECTIONS)
+
     async def _send(
         self,
         sends: list[tuple[int, str, BaiduNotification]],
@@ -311,21 +307,19 @@ class BaiduClient:
         for their timestamp (30606), to be re-signed, or none on the ``last`` round, whose
         refusals are ``CONFIG_ERROR``."""
         now = self.clock()
-        forms: dict[int, SignedForm | SendResult] = {}
+        form_of = per_notification(
+            BaiduNotification, lambda note: self.signed_form(note, now), "a Baidu"
+        )
         posted: list[tuple[int, str, BaiduNotification]] = []
         requests: list[Request] = []
         for send in sends:
             index, channel, notification = send
-            form = forms.get(id(notification))
-            if form is None:
-                form = forms[id(notification)] = self.signed_form(notification, now)
+            form = form_of(notification)
             if isinstance(form, SendResult):
                 results[index] = form
                 continue
             posted.append(send)
-            requests.append(
-                Request("POST", self.url, self._headers, form.body(channel), None, _POOL)
-            )
+            requests.append(self._request(form.body(channel)))
         expired: list[tuple[int, str, BaiduNotification]] = []
         responses = await self.transport.request_many(requests)
         for send, response in zip(posted, responses, strict=True):

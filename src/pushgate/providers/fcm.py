@@ -3,19 +3,19 @@
 Pure halves and a thin send, as in :mod:`pushgate.providers.apns`: :func:`build_assertion`
 makes the OAuth2 JWT-bearer grant (RFC 7523), :meth:`FcmClient.build_body` the send body,
 :func:`classify` maps a send response by the sec. 2.5 table (FcmError ``errorCode`` first,
-then the HTTP status), :func:`classify_token_error` a token endpoint failure.
+then the HTTP status).
 
 Access tokens are cached per service account in one :class:`FcmTokenCache` per process
 (shared by every client, so rebuilding a client does not cost a token) until 5 minutes
 before ``expires_in`` runs out; concurrent refreshes share one request to the service
-account's own ``token_uri``, sent through the same transport as the messages.
+account's own ``token_uri``, sent through the same transport as the messages. The cache
+and the refresh-once rule are the other bearer-token providers' too
+(:mod:`pushgate.providers.oauth`, :mod:`pushgate.providers.bearer`).
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
-import logging
 import time
 import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
@@ -26,20 +26,26 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from pushgate.providers.notifications import FcmNotification, Notification
-from pushgate.providers.outcomes import Outcome, SendResult, no_response
+from pushgate.providers.bearer import BearerSender
+from pushgate.providers.notifications import FcmNotification, Notification, per_notification
+from pushgate.providers.oauth import AccessTokenCache
+from pushgate.providers.outcomes import (
+    Outcome,
+    SendResult,
+    by_status_class,
+    classified,
+    json_object,
+    no_response,
+    unsendable,
+)
 from pushgate.providers.transport import Http2Transport, Request, Response
-
-log = logging.getLogger(__name__)
 
 SCOPE = "https://www.googleapis.com/auth/firebase.messaging"
 # google-auth (firebase-admin's) always signs for this audience, whatever token_uri says.
 TOKEN_AUDIENCE = "https://oauth2.googleapis.com/token"
 GRANT_TYPE = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 ASSERTION_LIFETIME = 3600
-REFRESH_MARGIN = 300
 QUOTA_RETRY_AFTER = 60.0  # sec. 2.5: without Retry-After, at least a minute after a 429
-RESPONSE_TEXT_LIMIT = 1024
 _POOL = "fcm"  # FCM binds nothing to a connection: every service account shares them
 
 # specs/providers.md sec. 2.5, by FcmError errorCode (looked at first).
@@ -122,65 +128,14 @@ def build_assertion(account: ServiceAccount, key: rsa.RSAPrivateKey, now: float)
     return jwt.encode(claims, key, algorithm="RS256", headers=headers)
 
 
-def refresh_at(now: float, expires_in: float) -> float:
-    """When to replace a token issued ``now``: 5 minutes before it expires, or half-way
-    through a lifetime shorter than 10 minutes."""
-    if expires_in > 2 * REFRESH_MARGIN:
-        return now + expires_in - REFRESH_MARGIN
-    return now + expires_in / 2
-
-
-def _text(body: bytes) -> str:
-    return body[:RESPONSE_TEXT_LIMIT].decode("utf-8", "replace")
-
-
-def _json_object(body: bytes) -> dict[str, Any]:
-    try:
-        data = json.loads(body)
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def classify_token_error(response: Response) -> SendResult:
-    """A failed token request: its OAuth ``error`` as reason (sec. 2.2). A refusal (4xx) is
-    the service account's configuration; no answer or a 5xx is worth retrying."""
-    status = response.status
-    latency_ms = response.elapsed * 1000
-    if status == 0:
-        return no_response(response.error, latency_ms)
-    error = _json_object(response.body).get("error")
-    reason = error if isinstance(error, str) else ""
-    if status >= 500 or status == 429:
-        outcome = Outcome.RETRY_BACKOFF if response.retry_after is None else Outcome.RETRY_AFTER
-        return SendResult(
-            outcome,
-            status=status,
-            reason=reason,
-            response=_text(response.body),
-            retry_after=response.retry_after,
-            latency_ms=latency_ms,
-        )
-    return SendResult(
-        Outcome.CONFIG_ERROR,
-        status=status,
-        reason=reason or "invalid_token_response",
-        response=_text(response.body),
-        latency_ms=latency_ms,
-    )
-
-
 def classify(response: Response) -> SendResult:
     """The outcome of one send response (sec. 2.5); REFRESH_AUTH for a stale access token."""
     status = response.status
-    latency_ms = response.elapsed * 1000
     if status == 200:
-        return SendResult(
-            Outcome.SUCCESS, status=200, response=_text(response.body), latency_ms=latency_ms
-        )
+        return classified(response, Outcome.SUCCESS)
     if status == 0:
-        return no_response(response.error, latency_ms)
-    error = _json_object(response.body).get("error")
+        return no_response(response.error, response.elapsed * 1000)
+    error = json_object(response.body).get("error")
     error = error if isinstance(error, dict) else {}
     error_code = _fcm_error_code(error)
     canonical = error.get("status") if isinstance(error.get("status"), str) else ""
@@ -188,23 +143,10 @@ def classify(response: Response) -> SendResult:
     if outcome is Outcome.FAIL_PERMANENT and _about_token(error):
         outcome = Outcome.DISABLE_ENDPOINT
     if outcome is None:
-        outcome = STATUSES.get(status)
-    if outcome is None:
-        outcome = Outcome.FAIL_PERMANENT if 400 <= status < 500 else Outcome.RETRY_BACKOFF
-    retry_after = response.retry_after
-    if outcome is Outcome.RETRY_AFTER and retry_after is None:
-        retry_after = QUOTA_RETRY_AFTER
-    elif outcome is Outcome.RETRY_BACKOFF and retry_after is not None:
-        outcome = Outcome.RETRY_AFTER  # sec. 2.5: "honour Retry-After if any"
-    elif outcome is not Outcome.RETRY_AFTER:
-        retry_after = None
-    return SendResult(
-        outcome,
-        status=status,
-        reason=error_code or str(canonical),
-        response=_text(response.body),
-        retry_after=retry_after,
-        latency_ms=latency_ms,
+        outcome = STATUSES.get(status) or by_status_class(status)
+    # sec. 2.5: "honour Retry-After if any", and at least a minute after a 429
+    return classified(
+        response, outcome, error_code or str(canonical), default_wait=QUOTA_RETRY_AFTER
     )
 
 
@@ -234,54 +176,30 @@ def _about_token(error: Mapping[str, Any]) -> bool:
     return False
 
 
-@dataclass(slots=True)
-class _AccessToken:
-    value: str
-    refresh_at: float
+class FcmTokenCache(AccessTokenCache[ServiceAccount]):
+    """OAuth2 access tokens per service account (the JWT-bearer grant, sec. 2.2), for
+    every client of a process. Token requests go to the account's own ``token_uri``
+    through the connections of the messages."""
 
-
-class FcmTokenCache:
-    """OAuth2 access tokens per service account, for every client of a process.
-
-    ``clock`` is injectable for tests. A refresh is one task per service account and event
-    loop; callers that arrive meanwhile await the same task.
-    """
+    PROVIDER = "fcm"
 
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
-        self.clock = clock
-        self._tokens: dict[tuple[str, str, str], _AccessToken] = {}
+        super().__init__(clock)
         self._keys: dict[tuple[str, str, str], rsa.RSAPrivateKey] = {}
-        self._inflight: dict[tuple[str, str, str], asyncio.Task[str | SendResult]] = {}
 
-    def cached(self, account: ServiceAccount) -> str | None:
-        """A token still fresh enough to use, or None."""
-        token = self._tokens.get(account.key)
-        if token is not None and self.clock() < token.refresh_at:
-            return token.value
-        return None
+    def token_request(self, credential: ServiceAccount, now: float, provider: str) -> Request:
+        assertion = build_assertion(credential, self._key(credential), now)
+        body = urllib.parse.urlencode({"grant_type": GRANT_TYPE, "assertion": assertion})
+        return Request(
+            "POST",
+            credential.token_uri,
+            ("content-type: application/x-www-form-urlencoded", "accept: application/json"),
+            body.encode(),
+            pool=_POOL,
+        )
 
-    async def get(
-        self, account: ServiceAccount, transport: Http2Transport, *, stale: str | None = None
-    ) -> str | SendResult:
-        """An access token, fetched when there is none fresh (or only ``stale``, which FCM
-        refused); a :class:`SendResult` for every message when the token endpoint fails."""
-        token = self._tokens.get(account.key)
-        if token is not None and token.value != stale and self.clock() < token.refresh_at:
-            return token.value
-        loop = asyncio.get_running_loop()
-        task = self._inflight.get(account.key)
-        if task is None or task.get_loop() is not loop:
-            task = loop.create_task(self._fetch(account, transport), name="fcm-access-token")
-            self._inflight[account.key] = task
-            task.add_done_callback(lambda done: self._forget(account.key, done))
-        return await asyncio.shield(task)
-
-    def clear(self) -> None:
-        self._tokens.clear()
-
-    def _forget(self, key: tuple[str, str, str], task: asyncio.Task[str | SendResult]) -> None:
-        if self._inflight.get(key) is task:
-            del self._inflight[key]
+    def log_fields(self, credential: ServiceAccount) -> dict[str, str]:
+        return {"client_email": credential.client_email}
 
     def _key(self, account: ServiceAccount) -> rsa.RSAPrivateKey:
         key = self._keys.get(account.key)
@@ -289,59 +207,9 @@ class FcmTokenCache:
             key = self._keys[account.key] = load_rsa_key(account.private_key_pem)
         return key
 
-    async def _fetch(self, account: ServiceAccount, transport: Http2Transport) -> str | SendResult:
-        now = self.clock()
-        assertion = build_assertion(account, self._key(account), now)
-        body = urllib.parse.urlencode({"grant_type": GRANT_TYPE, "assertion": assertion})
-        request = Request(
-            "POST",
-            account.token_uri,
-            ("content-type: application/x-www-form-urlencoded", "accept: application/json"),
-            body.encode(),
-            pool=_POOL,
-        )
-        response = await transport.request(request)
-        if response.status != 200:
-            failure = classify_token_error(response)
-            log.warning(
-                "FCM access token refused",
-                extra={
-                    "action": "fcm_token_failed",
-                    "client_email": account.client_email,
-                    "status": failure.status,
-                    "reason": failure.reason or failure.response[:200],
-                },
-            )
-            return failure
-        data = _json_object(response.body)
-        value, expires_in = data.get("access_token"), data.get("expires_in")
-        if (
-            not isinstance(value, str)
-            or not value
-            or not isinstance(expires_in, int | float)
-            or isinstance(expires_in, bool)
-            or expires_in <= 0
-        ):
-            return classify_token_error(response)
-        self._tokens[account.key] = _AccessToken(value, refresh_at(now, float(expires_in)))
-        log.info(
-            "FCM access token obtained",
-            extra={
-                "action": "fcm_token_obtained",
-                "client_email": account.client_email,
-                "expires_in": expires_in,
-            },
-        )
-        return value
-
 
 SHARED_TOKEN_CACHE = FcmTokenCache()
 """The process's access-token cache."""
-
-
-_WRONG_PLATFORM = SendResult(
-    Outcome.FAIL_PERMANENT, reason="WrongPlatform", response="not an FCM notification"
-)
 
 
 class FcmClient:
@@ -362,6 +230,8 @@ class FcmClient:
         load_rsa_key(self.account.private_key_pem)  # fail at configuration time
         self.transport = transport
         self.tokens = SHARED_TOKEN_CACHE if token_cache is None else token_cache
+        # 401 UNAUTHENTICATED: one new access token and one more try (sec. 2.2 step 5).
+        self._bearer = BearerSender(self.tokens, self.account, transport, "fcm")
         project = urllib.parse.quote(self.account.project_id, safe="")
         self.url = f"{base_url.rstrip('/')}/v1/projects/{project}/messages:send"
 
@@ -377,37 +247,22 @@ class FcmClient:
         Typed for any :data:`Notification` so that every client fits one protocol; a
         notification for another provider gets ``FAIL_PERMANENT``.
         """
-        if not items:
-            return []
-        access = await self.tokens.get(self.account, self.transport)
-        if isinstance(access, SendResult):
-            return [access] * len(items)
         results: list[SendResult | None] = [None] * len(items)
-        templates: dict[int, tuple[bytes, bytes] | SendResult] = {}
         indices: list[int] = []
         bodies: list[bytes] = []
+        template_of = per_notification(FcmNotification, body_template, "an FCM")
         for index, (token, notification) in enumerate(items):
-            template = templates.get(id(notification))
-            if template is None:
-                template = templates[id(notification)] = (
-                    body_template(notification)
-                    if isinstance(notification, FcmNotification)
-                    else _WRONG_PLATFORM
-                )
+            template = template_of(notification)
             if isinstance(template, SendResult):
                 results[index] = template
                 continue
             indices.append(index)
             bodies.append(template[0] + json.dumps(token).encode() + template[1])
-        responses = await self.transport.request_many(self._requests(access, bodies))
-        refused: list[int] = []
-        for position, response in enumerate(responses):
-            result = classify(response)
-            results[indices[position]] = result
-            if result.outcome is Outcome.REFRESH_AUTH:
-                refused.append(position)
-        if refused:
-            await self._retry(access, refused, indices, bodies, results)
+        sent = await self._bearer.send(
+            bodies, self._requests, lambda response, _: classify(response)
+        )
+        for index, result in zip(indices, sent, strict=True):
+            results[index] = result
         return results  # type: ignore[return-value]
 
     async def close(self) -> None:
@@ -429,35 +284,6 @@ class FcmClient:
         url = self.url
         return [Request("POST", url, headers, body, None, _POOL) for body in bodies]
 
-    async def _retry(
-        self,
-        stale: str,
-        refused: list[int],
-        indices: list[int],
-        bodies: list[bytes],
-        results: list[SendResult | None],
-    ) -> None:
-        """401 UNAUTHENTICATED: one new access token and one more try (sec. 2.2 step 5)."""
-        access = await self.tokens.get(self.account, self.transport, stale=stale)
-        if isinstance(access, SendResult):
-            for position in refused:
-                results[indices[position]] = access
-            return
-        requests = self._requests(access, [bodies[position] for position in refused])
-        for position, response in zip(
-            refused, await self.transport.request_many(requests), strict=True
-        ):
-            result = classify(response)
-            if result.outcome is Outcome.REFRESH_AUTH:
-                result = SendResult(
-                    Outcome.CONFIG_ERROR,
-                    status=result.status,
-                    reason=result.reason,
-                    response=result.response,
-                    latency_ms=result.latency_ms,
-                )
-            results[indices[position]] = result
-
 
 def body_template(notification: FcmNotification) -> tuple[bytes, bytes] | SendResult:
     """The send body around the token, serialised once per notification (sec. 2.3):
@@ -469,4 +295,4 @@ def body_template(notification: FcmNotification) -> tuple[bytes, bytes] | SendRe
         tail += ',"validate_only":true}' if notification.validate_only else "}"
         return b'{"message":{"token":', tail.encode()
     except (TypeError, ValueError, UnicodeError) as exc:
-        return SendResult(Outcome.FAIL_PERMANENT, reason="InvalidMessage", response=str(exc))
+        return unsendable("InvalidMessage", str(exc))

@@ -23,15 +23,18 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pushgate.providers.notifications import HmsNotification, Notification
-from pushgate.providers.oauth import (
-    SHARED_CACHE,
-    ClientCredentials,
-    ClientCredentialsCache,
+from pushgate.providers.bearer import BearerSender
+from pushgate.providers.notifications import HmsNotification, Notification, per_notification
+from pushgate.providers.oauth import SHARED_CACHE, ClientCredentials, ClientCredentialsCache
+from pushgate.providers.outcomes import (
+    Outcome,
+    SendResult,
+    by_status_class,
+    classified,
     json_object,
-    response_text,
+    no_response,
+    unsendable,
 )
-from pushgate.providers.outcomes import Outcome, SendResult, no_response
 from pushgate.providers.transport import Http2Transport, Request, Response
 
 MESSAGE_LIMIT = 4096  # bytes of the compact JSON message without its token (sec. 7.2)
@@ -74,9 +77,8 @@ def classify(response: Response, token: str) -> SendResult:
     """The outcome of one single-token send to ``token`` (sec. 7.3). A ``Retry-After``
     turns a transient answer into ``RETRY_AFTER`` (sec. 0.2)."""
     status = response.status
-    latency_ms = response.elapsed * 1000
     if status == 0:
-        return no_response(response.error, latency_ms)
+        return no_response(response.error, response.elapsed * 1000)
     body = json_object(response.body)
     raw_code = body.get("code")  # a string of 8 digits; a number is read the same way
     numeric = isinstance(raw_code, int) and not isinstance(raw_code, bool)
@@ -85,24 +87,10 @@ def classify(response: Response, token: str) -> SendResult:
     if outcome is None and status == 200:
         outcome = Outcome.FAIL_PERMANENT  # an unknown business code: drop the message only
     elif outcome is None:
-        outcome = STATUSES.get(status) or (
-            Outcome.FAIL_PERMANENT if 400 <= status < 500 else Outcome.RETRY_BACKOFF
-        )
+        outcome = STATUSES.get(status) or by_status_class(status)
     if code == PARTIAL and token in _illegal_tokens(body.get("msg")):
         outcome = Outcome.DISABLE_ENDPOINT
-    retry_after = response.retry_after
-    if outcome in (Outcome.RETRY_AFTER, Outcome.RETRY_BACKOFF):
-        outcome = Outcome.RETRY_BACKOFF if retry_after is None else Outcome.RETRY_AFTER
-    else:
-        retry_after = None
-    return SendResult(
-        outcome,
-        status=status,
-        reason="" if outcome is Outcome.SUCCESS else code,
-        response=response_text(response.body),
-        retry_after=retry_after,
-        latency_ms=latency_ms,
-    )
+    return classified(response, outcome, "" if outcome is Outcome.SUCCESS else code)
 
 
 def _illegal_tokens(msg: object) -> list[str]:
@@ -146,11 +134,6 @@ class Template:
         return head.encode(), b"]}}"
 
 
-def _local(outcome: Outcome, reason: str, response: str) -> SendResult:
-    return SendResult(outcome, reason=reason, response=response)
-
-
-_WRONG_PLATFORM = _local(Outcome.FAIL_PERMANENT, "WrongPlatform", "not an HMS notification")
 _TARGETS = ("token", "topic", "condition")
 
 
@@ -160,12 +143,15 @@ def build_template(notification: HmsNotification) -> Template | SendResult:
     try:
         size = message_size(message)
     except (TypeError, ValueError, UnicodeError) as exc:
-        return _local(Outcome.FAIL_PERMANENT, "InvalidMessage", str(exc))
+        return unsendable("InvalidMessage", str(exc))
     if size > MESSAGE_LIMIT:
-        return _local(
-            Outcome.FAIL_PERMANENT, "PayloadTooLarge", f"{size} bytes, limit {MESSAGE_LIMIT}"
-        )
+        return unsendable("PayloadTooLarge", f"{size} bytes, limit {MESSAGE_LIMIT}")
     return Template(message, notification.validate_only, notification.expires_at)
+
+
+def _render(notification: HmsNotification, now: float) -> tuple[bytes, bytes] | SendResult:
+    template = build_template(notification)
+    return template if isinstance(template, SendResult) else template.render(now)
 
 
 class HmsClient:
@@ -190,6 +176,8 @@ class HmsClient:
         self.transport = transport
         self.tokens = SHARED_CACHE if token_cache is None else token_cache
         self.clock = clock
+        # A refused token (80200001/80200003, sec. 7.3) gets one refresh and retry.
+        self._bearer = BearerSender(self.tokens, self.credentials, transport, "hms")
         app = urllib.parse.quote(app_id, safe="")
         self.url = f"{base_url.rstrip('/')}/v1/{app}/messages:send"
 
@@ -205,70 +193,32 @@ class HmsClient:
         A notification of another provider gets ``FAIL_PERMANENT`` ``WrongPlatform``.
         """
         results: list[SendResult | None] = [None] * len(items)
-        templates: dict[int, tuple[bytes, bytes] | SendResult] = {}
         indices: list[int] = []
         sends: list[tuple[str, bytes]] = []
         now = self.clock()
+        template_of = per_notification(HmsNotification, lambda note: _render(note, now), "an HMS")
         for index, (token, notification) in enumerate(items):
-            template = templates.get(id(notification))
-            if template is None:
-                built = (
-                    build_template(notification)
-                    if isinstance(notification, HmsNotification)
-                    else _WRONG_PLATFORM
-                )
-                template = templates[id(notification)] = (
-                    built if isinstance(built, SendResult) else built.render(now)
-                )
+            template = template_of(notification)
             if isinstance(template, SendResult):
                 results[index] = template
                 continue
             indices.append(index)
             head, tail = template
             sends.append((token, head + json.dumps(token).encode() + tail))
-        if sends:
-            await self._send(sends, indices, results)
+        sent = await self._bearer.send(
+            sends, self._requests, lambda response, send: classify(response, send[0])
+        )
+        for index, result in zip(indices, sent, strict=True):
+            results[index] = result
         return results  # type: ignore[return-value]
 
     async def close(self) -> None:
         """Nothing of its own to close: the transport belongs to whoever made it."""
 
-    def _requests(self, access: str, bodies: list[bytes]) -> list[Request]:
+    def _requests(self, access: str, sends: list[tuple[str, bytes]]) -> list[Request]:
         headers = (
             f"authorization: Bearer {access}",
             "content-type: application/json;charset=utf-8",
             "accept: application/json",
         )
-        return [Request("POST", self.url, headers, body, None, _POOL) for body in bodies]
-
-    async def _send(
-        self,
-        sends: list[tuple[str, bytes]],
-        indices: list[int],
-        results: list[SendResult | None],
-    ) -> None:
-        """Send with the cached access token; those refused (80200001/80200003) get one
-        new token and one more try (sec. 7.3), then ``CONFIG_ERROR``."""
-        stale: str | None = None
-        pending = list(range(len(sends)))
-        for attempt in range(2):
-            access = await self.tokens.get(
-                self.credentials, self.transport, stale=stale, provider="hms"
-            )
-            if isinstance(access, SendResult):
-                for position in pending:
-                    results[indices[position]] = access
-                return
-            requests = self._requests(access, [sends[position][1] for position in pending])
-            responses = await self.transport.request_many(requests)
-            refused: list[int] = []
-            for position, response in zip(pending, responses, strict=True):
-                result = classify(response, sends[position][0])
-                if result.outcome is Outcome.REFRESH_AUTH:
-                    refused.append(position)
-                    if attempt:
-                        result.outcome = Outcome.CONFIG_ERROR
-                results[indices[position]] = result
-            if not refused:
-                return
-            stale, pending = access, refused
+        return [Request("POST", self.url, headers, body, None, _POOL) for _, body in sends]

@@ -27,10 +27,22 @@ import time
 from collections.abc import Sequence
 
 from pushgate.providers.hosts import parse_allow_list, refusal
-from pushgate.providers.notifications import MpnsNotification, Notification
-from pushgate.providers.oauth import response_text
-from pushgate.providers.outcomes import Outcome, SendResult, no_response
-from pushgate.providers.transport import ClientCert, Http2Transport, Request, Response
+from pushgate.providers.notifications import MpnsNotification, Notification, per_notification
+from pushgate.providers.outcomes import (
+    Outcome,
+    SendResult,
+    by_status_class,
+    diagnostics,
+    no_response,
+    unsendable,
+)
+from pushgate.providers.transport import (
+    HTTP1_CONNECTIONS,
+    ClientCert,
+    Http2Transport,
+    Request,
+    Response,
+)
 
 PAYLOAD_LIMIT = 3072  # bytes [unverified]: "3K payload" (2012); a WP8 book says 1 KB
 SCHEMES = ("http", "https")
@@ -76,23 +88,10 @@ DIAGNOSTIC_HEADERS = (
 )
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
-_WRONG_PLATFORM = SendResult(
-    Outcome.FAIL_PERMANENT, reason="WrongPlatform", response="not an MPNS notification"
-)
-
 
 def seconds_to_utc_midnight(now: float) -> float:
     """Seconds from ``now`` (epoch) to the next 00:00 UTC, at least 1."""
     return max(1.0, _DAY - now % _DAY)
-
-
-def diagnostics(response: Response) -> str:
-    """The MPNS status headers of ``response`` as ``name: value`` lines, then its body."""
-    headers = response.headers
-    lines = [f"{name}: {headers[name]}" for name in DIAGNOSTIC_HEADERS if name in headers]
-    if response.body:
-        lines.append(response_text(response.body))
-    return response_text("\n".join(lines).encode())
 
 
 def classify(response: Response, now: float | None = None) -> SendResult:
@@ -111,11 +110,7 @@ def classify(response: Response, now: float | None = None) -> SendResult:
     elif status == 404 and headers.get("x-subscriptionstatus", "").lower() == "expired":
         outcome, reason = EXPIRED
     else:
-        outcome, reason = STATUSES.get(status) or (
-            (Outcome.FAIL_PERMANENT, f"HTTP{status}")
-            if 400 <= status < 500 and status != 429
-            else (Outcome.RETRY_BACKOFF, f"HTTP{status}")
-        )
+        outcome, reason = STATUSES.get(status) or (by_status_class(status), f"HTTP{status}")
         if status == 406:
             retry_after = seconds_to_utc_midnight(time.time() if now is None else now)
         elif status == 412:
@@ -128,7 +123,7 @@ def classify(response: Response, now: float | None = None) -> SendResult:
         outcome,
         status=status,
         reason=reason,
-        response=diagnostics(response),
+        response=diagnostics(response, DIAGNOSTIC_HEADERS),
         retry_after=retry_after,
         latency_ms=latency_ms,
     )
@@ -137,10 +132,12 @@ def classify(response: Response, now: float | None = None) -> SendResult:
 def build_headers(notification: MpnsNotification) -> tuple[str, ...] | SendResult:
     """The header lines of ``notification`` (sec. 4.4), or why it cannot be sent."""
     if len(notification.body) > PAYLOAD_LIMIT:
-        return _refused("PayloadTooLarge", f"{len(notification.body)} bytes, limit {PAYLOAD_LIMIT}")
+        return unsendable(
+            "PayloadTooLarge", f"{len(notification.body)} bytes, limit {PAYLOAD_LIMIT}"
+        )
     notification_class = notification.notification_class
     if notification_class not in CLASSES or CLASSES[notification_class] != notification.target:
-        return _refused(
+        return unsendable(
             "InvalidNotificationClass",
             f"X-NotificationClass {notification_class} does not fit target "
             f"{notification.target or 'raw'}",
@@ -150,10 +147,6 @@ def build_headers(notification: MpnsNotification) -> tuple[str, ...] | SendResul
         lines.append(f"x-windowsphone-target: {notification.target}")
     lines += [f"x-notificationclass: {notification_class}", "expect:", "accept:"]
     return tuple(lines)
-
-
-def _refused(reason: str, text: str) -> SendResult:
-    return SendResult(Outcome.FAIL_PERMANENT, reason=reason, response=text)
 
 
 class MpnsClient:
@@ -191,31 +184,23 @@ class MpnsClient:
         notification for another provider gets ``FAIL_PERMANENT``.
         """
         results: list[SendResult | None] = [None] * len(items)
-        templates: dict[int, tuple[str, ...] | SendResult] = {}
         indices: list[int] = []
         requests: list[Request] = []
+        headers_of = per_notification(MpnsNotification, build_headers, "an MPNS")
         for index, (token, notification) in enumerate(items):
-            headers = templates.get(id(notification))
-            if headers is None:
-                headers = templates[id(notification)] = (
-                    build_headers(notification)
-                    if isinstance(notification, MpnsNotification)
-                    else _WRONG_PLATFORM
-                )
+            headers = headers_of(notification)
             if isinstance(headers, SendResult):
                 results[index] = headers
                 continue
             refused = refusal(token, self.allowed_hosts, SCHEMES)
             if refused is not None:
-                results[index] = _refused("ForbiddenChannelHost", refused)
+                results[index] = unsendable("ForbiddenChannelHost", refused)
                 continue
             assert isinstance(notification, MpnsNotification)
             if ids is not None and _UUID.fullmatch(ids[index]):
                 headers = (*headers, f"x-messageid: {ids[index]}")
             indices.append(index)
-            requests.append(
-                Request("POST", token, headers, notification.body, self._cert, _POOL, True)
-            )
+            requests.append(self._request(token, headers, notification.body))
         if requests:
             responses = await self.transport.request_many(requests)
             now = time.time()
@@ -225,3 +210,6 @@ class MpnsClient:
 
     async def close(self) -> None:
         """Nothing of its own to close: the transport belongs to whoever made it."""
+
+    def _request(self, channel: str, headers: tuple[str, ...], body: bytes) -> Request:
+        return Request("POST", channel, headers, body, self._cert, _POOL, True, HTTP1_CONNECTIONS)

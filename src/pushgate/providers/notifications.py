@@ -7,8 +7,11 @@ turned into these by :mod:`pushgate.domain.payloads`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
+
+from pushgate.providers.outcomes import SendResult, unsendable
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,3 +138,35 @@ Notification = (
     | WebPushNotification
     | HmsNotification
 )
+
+N = TypeVar("N", bound=Notification)
+T = TypeVar("T")
+
+
+def wrong_platform(name: str) -> SendResult:
+    """The result of a notification handed to another provider's client (``name`` as in
+    "not an ADM notification"): clients are typed for any :data:`Notification`, so that
+    every client fits one protocol."""
+    return unsendable("WrongPlatform", f"not {name} notification")
+
+
+def per_notification(
+    kind: type[N], build: Callable[[N], T | SendResult], name: str
+) -> Callable[[Notification], T | SendResult]:
+    """``build`` for the notifications of one ``send_many`` call, run once per notification:
+    a fan-out hands the same notification with many tokens, so what ``build`` makes of it
+    (a body, header lines, or why it cannot be sent) is kept by identity while the call
+    holds the notification. One of another provider than ``kind`` is ``FAIL_PERMANENT``
+    ``WrongPlatform`` (:func:`wrong_platform`)."""
+    wrong = wrong_platform(name)
+    built: dict[int, T | SendResult] = {}
+
+    def get(notification: Notification) -> T | SendResult:
+        result = built.get(id(notification))
+        if result is None:
+            result = built[id(notification)] = (
+                build(notification) if isinstance(notification, kind) else wrong
+            )
+        return result
+
+    return get

@@ -1,34 +1,47 @@
-"""OAuth 2.0 client-credentials access tokens, cached per credential for a whole process.
+"""OAuth 2.0 access tokens, cached per credential for a whole process.
 
-ADM (Login with Amazon), WNS and HMS all trade a client id and secret for a bearer token
-at a token endpoint (RFC 6749 sec. 4.4; specs/providers.md 3.1, 4.1, 7.1) and answer with
-``{"access_token": ..., "expires_in": ...}``. :class:`ClientCredentialsCache` keeps one
-token per (token URL, client id, scope) until shortly before it expires; concurrent
-callers that find none share one request. A refusal (4xx) is the application's
-configuration, reported as a :class:`SendResult` with ``CONFIG_ERROR`` for every message
-that needed the token; no answer, 429 or 5xx is worth retrying later.
+ADM (Login with Amazon), WNS and HMS trade a client id and secret for a bearer token
+(client credentials, RFC 6749 sec. 4.4; specs/providers.md 3.1, 4.1, 7.1), FCM a signed
+JWT (the JWT-bearer grant of RFC 7523, sec. 2.2, :class:`pushgate.providers.fcm.FcmTokenCache`);
+every token endpoint answers ``{"access_token": ..., "expires_in": ...}``.
 
-The secret is never logged and never part of a cache key's text in a log line.
+:class:`AccessTokenCache` keeps one token per credential until shortly before it expires;
+concurrent callers that find none share one request. A subclass says how a credential
+asks for its token (:meth:`AccessTokenCache.token_request`); :class:`ClientCredentialsCache`
+is the client-credentials one. A refusal (4xx) is the application's configuration,
+reported as a :class:`SendResult` with ``CONFIG_ERROR`` for every message that needed the
+token; no answer, 429 or 5xx is worth retrying later.
+
+Secrets are never logged and never part of a cache key's text in a log line.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 import urllib.parse
-from collections.abc import Callable
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Generic, Protocol, TypeVar
 
-from pushgate.providers.outcomes import Outcome, SendResult, no_response
+from pushgate.providers.outcomes import Outcome, SendResult, classified, json_object, no_response
 from pushgate.providers.transport import Http2Transport, Request, Response
 
 log = logging.getLogger(__name__)
 
 REFRESH_MARGIN = 300.0  # seconds before expiry at which a token is replaced
-RESPONSE_TEXT_LIMIT = 1024
+
+
+class Credential(Protocol):
+    """What a cache needs of any credential: the key it keeps the token under."""
+
+    @property
+    def key(self) -> Hashable: ...
+
+
+C = TypeVar("C", bound=Credential)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,46 +75,33 @@ def refresh_at(now: float, expires_in: float) -> float:
     return now + expires_in / 2
 
 
-def response_text(body: bytes) -> str:
-    """A response body as bounded text, for delivery logs."""
-    return body[:RESPONSE_TEXT_LIMIT].decode("utf-8", "replace")
-
-
-def json_object(body: bytes) -> dict[str, Any]:
-    """The body as a JSON object; empty when it is not one."""
-    try:
-        data = json.loads(body)
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
 def classify_token_error(response: Response) -> SendResult:
     """A failed token request, with its OAuth ``error`` as reason. A refusal (4xx) is the
     application's configuration; no answer, 429 or a 5xx is worth retrying."""
     status = response.status
-    latency_ms = response.elapsed * 1000
     if status == 0:
-        return no_response(response.error, latency_ms)
+        return no_response(response.error, response.elapsed * 1000)
     error = json_object(response.body).get("error")
     reason = error if isinstance(error, str) else ""
     if status >= 500 or status == 429:
-        outcome = Outcome.RETRY_BACKOFF if response.retry_after is None else Outcome.RETRY_AFTER
-        return SendResult(
-            outcome,
-            status=status,
-            reason=reason,
-            response=response_text(response.body),
-            retry_after=response.retry_after,
-            latency_ms=latency_ms,
-        )
-    return SendResult(
-        Outcome.CONFIG_ERROR,
-        status=status,
-        reason=reason or "invalid_token_response",
-        response=response_text(response.body),
-        latency_ms=latency_ms,
-    )
+        return classified(response, Outcome.RETRY_BACKOFF, reason)
+    return classified(response, Outcome.CONFIG_ERROR, reason or "invalid_token_response")
+
+
+def _granted(response: Response) -> tuple[str, int | float] | None:
+    """The ``access_token`` and ``expires_in`` of a token response; None for anything
+    but a 200 with a non-empty token and a positive lifetime."""
+    data = json_object(response.body) if response.status == 200 else {}
+    value, expires_in = data.get("access_token"), data.get("expires_in")
+    if (
+        not isinstance(value, str)
+        or not value
+        or not isinstance(expires_in, int | float)
+        or isinstance(expires_in, bool)
+        or expires_in <= 0
+    ):
+        return None
+    return value, expires_in
 
 
 @dataclass(slots=True)
@@ -110,37 +110,56 @@ class _Token:
     refresh_at: float
 
 
-class ClientCredentialsCache:
-    """Access tokens per :class:`ClientCredentials`, for every client of a process.
+class AccessTokenCache(ABC, Generic[C]):
+    """Access tokens per credential ``C``, for every client of a process.
 
-    ``clock`` is injectable for tests. ``pool`` names the transport's connection partition
-    for token requests.
+    A fetch is one task per credential and event loop; callers that arrive meanwhile
+    await the same task. ``clock`` is injectable for tests. ``provider`` (by default
+    :attr:`PROVIDER`) names the log actions and the fetch task.
     """
+
+    PROVIDER = "oauth"
 
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self.clock = clock
-        self._tokens: dict[tuple[str, str, str | None], _Token] = {}
-        self._inflight: dict[tuple[str, str, str | None], asyncio.Task[str | SendResult]] = {}
+        self._tokens: dict[Hashable, _Token] = {}
+        self._inflight: dict[Hashable, asyncio.Task[str | SendResult]] = {}
+
+    @abstractmethod
+    def token_request(self, credential: C, now: float, provider: str) -> Request:
+        """The request that trades ``credential`` for an access token at ``now``."""
+
+    @abstractmethod
+    def log_fields(self, credential: C) -> dict[str, str]:
+        """Who asked, for log lines: never a secret."""
+
+    def cached(self, credential: C) -> str | None:
+        """A token still fresh enough to use, or None."""
+        token = self._tokens.get(credential.key)
+        if token is not None and self.clock() < token.refresh_at:
+            return token.value
+        return None
 
     async def get(
         self,
-        credentials: ClientCredentials,
+        credential: C,
         transport: Http2Transport,
         *,
         stale: str | None = None,
-        provider: str = "oauth",
+        provider: str | None = None,
     ) -> str | SendResult:
         """An access token, fetched when there is none fresh (or only ``stale``, which the
         provider refused); a :class:`SendResult` when the token endpoint fails."""
-        key = credentials.key
+        key = credential.key
         token = self._tokens.get(key)
         if token is not None and token.value != stale and self.clock() < token.refresh_at:
             return token.value
         loop = asyncio.get_running_loop()
         task = self._inflight.get(key)
         if task is None or task.get_loop() is not loop:
+            name = provider or self.PROVIDER
             task = loop.create_task(
-                self._fetch(credentials, transport, provider), name=f"{provider}-access-token"
+                self._fetch(credential, transport, name), name=f"{name}-access-token"
             )
             self._inflight[key] = task
             task.add_done_callback(lambda done: self._forget(key, done))
@@ -149,60 +168,61 @@ class ClientCredentialsCache:
     def clear(self) -> None:
         self._tokens.clear()
 
-    def _forget(
-        self, key: tuple[str, str, str | None], task: asyncio.Task[str | SendResult]
-    ) -> None:
+    def _forget(self, key: Hashable, task: asyncio.Task[str | SendResult]) -> None:
         if self._inflight.get(key) is task:
             del self._inflight[key]
 
     async def _fetch(
-        self, credentials: ClientCredentials, transport: Http2Transport, provider: str
+        self, credential: C, transport: Http2Transport, provider: str
     ) -> str | SendResult:
         now = self.clock()
-        request = Request(
-            "POST",
-            credentials.token_url,
-            (
-                "content-type: application/x-www-form-urlencoded;charset=UTF-8",
-                "accept: application/json",
-            ),
-            credentials.form(),
-            pool=f"{provider}-token",
-        )
-        response = await transport.request(request)
-        data = json_object(response.body) if response.status == 200 else {}
-        value, expires_in = data.get("access_token"), data.get("expires_in")
-        if (
-            response.status != 200
-            or not isinstance(value, str)
-            or not value
-            or not isinstance(expires_in, int | float)
-            or isinstance(expires_in, bool)
-            or expires_in <= 0
-        ):
+        response = await transport.request(self.token_request(credential, now, provider))
+        granted = _granted(response)
+        if granted is None:
             failure = classify_token_error(response)  # a 200 without a token: CONFIG_ERROR
             log.warning(
                 "%s access token refused",
                 provider,
                 extra={
                     "action": f"{provider}_token_failed",
-                    "client_id": credentials.client_id,
+                    **self.log_fields(credential),
                     "status": failure.status,
                     "reason": failure.reason or failure.response[:200],
                 },
             )
             return failure
-        self._tokens[credentials.key] = _Token(value, refresh_at(now, float(expires_in)))
+        value, expires_in = granted
+        self._tokens[credential.key] = _Token(value, refresh_at(now, float(expires_in)))
         log.info(
             "%s access token obtained",
             provider,
             extra={
                 "action": f"{provider}_token_obtained",
-                "client_id": credentials.client_id,
+                **self.log_fields(credential),
                 "expires_in": expires_in,
             },
         )
         return value
+
+
+class ClientCredentialsCache(AccessTokenCache[ClientCredentials]):
+    """Client-credentials tokens (ADM, HMS, WNS). Token requests go through the
+    transport's ``<provider>-token`` connection partition."""
+
+    def token_request(self, credential: ClientCredentials, now: float, provider: str) -> Request:
+        return Request(
+            "POST",
+            credential.token_url,
+            (
+                "content-type: application/x-www-form-urlencoded;charset=UTF-8",
+                "accept: application/json",
+            ),
+            credential.form(),
+            pool=f"{provider}-token",
+        )
+
+    def log_fields(self, credential: ClientCredentials) -> dict[str, str]:
+        return {"client_id": credential.client_id}
 
 
 SHARED_CACHE = ClientCredentialsCache()

@@ -37,8 +37,15 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from pushgate.providers.hosts import refusal
-from pushgate.providers.notifications import Notification, WebPushNotification
-from pushgate.providers.outcomes import Outcome, SendResult, no_response
+from pushgate.providers.notifications import Notification, WebPushNotification, per_notification
+from pushgate.providers.outcomes import (
+    Outcome,
+    SendResult,
+    classified,
+    json_object,
+    no_response,
+    unsendable,
+)
 from pushgate.providers.transport import Http2Transport, Request, Response
 
 # RFC 8291 sec. 4: push services take at least 4096 bytes of body; the aes128gcm header
@@ -58,7 +65,6 @@ JWT_RENEW_BEFORE = 3600
 URGENCIES = frozenset({"very-low", "low", "normal", "high"})
 TOPIC = re.compile(r"[A-Za-z0-9_-]{1,32}")  # RFC 8030 sec. 5.4: base64url, <= 32 chars
 DEFAULT_RETRY_AFTER = 60.0  # a 429 without Retry-After: wait a minute (sec. 0.2)
-RESPONSE_TEXT_LIMIT = 1024
 # One encryption (a key pair, ECDH, HKDF, AES-GCM) takes about 0.4 ms of the event loop.
 ENCRYPTIONS_PER_YIELD = 32
 _POOL = "webpush"
@@ -229,10 +235,7 @@ def encrypt(payload: bytes, sub: Subscription) -> bytes:
 
 def _reason(response: Response) -> str:
     """Apple's ``{"reason": ...}`` when there is one, else a name for the status."""
-    try:
-        reason = json.loads(response.body).get("reason")
-    except (ValueError, AttributeError, RecursionError):
-        reason = None
+    reason = json_object(response.body).get("reason")
     if isinstance(reason, str) and reason:
         return reason
     return STATUS_NAMES.get(response.status, f"HTTP{response.status}")
@@ -241,35 +244,15 @@ def _reason(response: Response) -> str:
 def classify(response: Response) -> SendResult:
     """The outcome of one push service answer (sec. 6.2)."""
     status = response.status
-    latency_ms = response.elapsed * 1000
     if status == 0:
-        return no_response(response.error, latency_ms)
-    text = response.body[:RESPONSE_TEXT_LIMIT].decode("utf-8", "replace")
+        return no_response(response.error, response.elapsed * 1000)
     outcome = STATUSES.get(status)
     if outcome is Outcome.SUCCESS:
-        return SendResult(outcome, status=status, response=text, latency_ms=latency_ms)
+        return classified(response, outcome)
     if outcome is None:
         outcome = Outcome.RETRY_BACKOFF if status >= 500 else Outcome.FAIL_PERMANENT
-    retry_after = response.retry_after
-    if outcome is Outcome.RETRY_AFTER and retry_after is None:
-        retry_after = DEFAULT_RETRY_AFTER
-    elif outcome is Outcome.RETRY_BACKOFF and retry_after is not None:
-        outcome = Outcome.RETRY_AFTER  # sec. 0.2: honour Retry-After when present
-    elif outcome is not Outcome.RETRY_AFTER:
-        retry_after = None
-    return SendResult(
-        outcome,
-        status=status,
-        reason=_reason(response),
-        response=text,
-        retry_after=retry_after,
-        latency_ms=latency_ms,
-    )
-
-
-_WRONG_PLATFORM = SendResult(
-    Outcome.FAIL_PERMANENT, reason="WrongPlatform", response="not a Web Push notification"
-)
+    # sec. 0.2: honour Retry-After when present
+    return classified(response, outcome, _reason(response), default_wait=DEFAULT_RETRY_AFTER)
 
 
 @dataclass(frozen=True, slots=True)
@@ -318,14 +301,14 @@ class WebPushClient:
         permanently without a request.
         """
         results: list[SendResult | None] = [None] * len(items)
-        templates: dict[int, _Template | SendResult] = {}
         indices: list[int] = []
         requests: list[Request] = []
         now = self.clock()
+        template_of = per_notification(
+            WebPushNotification, lambda note: self._template(note, now), "a Web Push"
+        )
         for index, (token, notification) in enumerate(items):
-            template = templates.get(id(notification))
-            if template is None:
-                template = templates[id(notification)] = self._template(notification, now)
+            template = template_of(notification)
             if isinstance(template, SendResult):
                 results[index] = template
                 continue
@@ -347,14 +330,11 @@ class WebPushClient:
     async def close(self) -> None:
         """Nothing of its own to close: the transport belongs to whoever made it."""
 
-    def _template(self, notification: Notification, now: float) -> _Template | SendResult:
-        if not isinstance(notification, WebPushNotification):
-            return _WRONG_PLATFORM
+    def _template(self, notification: WebPushNotification, now: float) -> _Template | SendResult:
         if len(notification.payload) > MAX_PLAINTEXT:
-            return SendResult(
-                Outcome.FAIL_PERMANENT,
-                reason="PayloadTooLarge",
-                response=f"the payload is {len(notification.payload)} bytes, more than the "
+            return unsendable(
+                "PayloadTooLarge",
+                f"the payload is {len(notification.payload)} bytes, more than the "
                 f"{MAX_PLAINTEXT} that fit in a {MAX_BODY}-byte encrypted body",
             )
         ttl = notification.ttl
@@ -378,16 +358,10 @@ class WebPushClient:
         try:
             sub = parse_subscription(token)
         except ValueError as exc:
-            return SendResult(
-                Outcome.FAIL_PERMANENT, reason="InvalidSubscription", response=str(exc)
-            )
+            return unsendable("InvalidSubscription", str(exc))
         why = refusal(sub.endpoint, self.allowed_hosts)
         if why is not None:
-            return SendResult(
-                Outcome.FAIL_PERMANENT,
-                reason="ForbiddenEndpointHost",
-                response=f"the endpoint is refused: {why}",
-            )
+            return unsendable("ForbiddenEndpointHost", f"the endpoint is refused: {why}")
         body = encrypt(template.payload, sub) if template.payload else b""
         wns = (urlsplit(sub.endpoint).hostname or "").lower().endswith(_WNS_SUFFIX)
         headers = (

@@ -26,22 +26,31 @@ import math
 import time
 from collections.abc import Sequence
 
+from pushgate.providers.bearer import BearerSender
 from pushgate.providers.hosts import parse_allow_list, refusal
-from pushgate.providers.notifications import Notification, WnsNotification
-from pushgate.providers.oauth import (
-    SHARED_CACHE,
-    ClientCredentials,
-    ClientCredentialsCache,
-    response_text,
+from pushgate.providers.notifications import Notification, WnsNotification, per_notification
+from pushgate.providers.oauth import SHARED_CACHE, ClientCredentials, ClientCredentialsCache
+from pushgate.providers.outcomes import (
+    Outcome,
+    SendResult,
+    by_status_class,
+    classified,
+    diagnostics,
+    no_response,
+    unsendable,
 )
-from pushgate.providers.outcomes import Outcome, SendResult, no_response
-from pushgate.providers.transport import Http2Transport, Request, Response
+from pushgate.providers.transport import (
+    HTTP1_CONNECTIONS,
+    Http2Transport,
+    Request,
+    Response,
+    header_safe,
+)
 
 SCOPE = "notify.windows.com"
 PAYLOAD_LIMIT = 5000  # bytes (sec. 4.2; WNS answers 413 above)
 TAG_LIMIT = 16  # characters
 _POOL = "wns"
-_PROVIDER = "wns"
 
 CONTENT_TYPES = {
     "wns/toast": "text/xml",
@@ -83,54 +92,20 @@ DIAGNOSTIC_HEADERS = (
     "www-authenticate",
 )
 
-_WRONG_PLATFORM = SendResult(
-    Outcome.FAIL_PERMANENT, reason="WrongPlatform", response="not a WNS notification"
-)
-
-
-def header_safe(value: str) -> bool:
-    """Non-empty printable ASCII: what can go into a header line unchanged."""
-    return bool(value) and value.isascii() and value.isprintable()
-
-
-def diagnostics(response: Response) -> str:
-    """The WNS headers of ``response`` as ``name: value`` lines, then its body; bounded."""
-    headers = response.headers
-    lines = [f"{name}: {headers[name]}" for name in DIAGNOSTIC_HEADERS if name in headers]
-    if response.body:
-        lines.append(response_text(response.body))
-    return response_text("\n".join(lines).encode())
-
 
 def classify(response: Response) -> SendResult:
     """The outcome of one send response (sec. 4.3); REFRESH_AUTH for a refused token."""
     status = response.status
-    latency_ms = response.elapsed * 1000
     if status == 0:
-        return no_response(response.error, latency_ms)
+        return no_response(response.error, response.elapsed * 1000)
     if status == 200:
         headers = response.headers
         state = headers.get("x-wns-status") or headers.get("x-wns-notificationstatus") or ""
         outcome, reason = NOTIFICATION_STATUSES.get(state.lower(), (Outcome.SUCCESS, ""))
     else:
-        outcome, reason = STATUSES.get(status) or (
-            (Outcome.FAIL_PERMANENT, f"HTTP{status}")
-            if 400 <= status < 500 and status != 429
-            else (Outcome.RETRY_BACKOFF, f"HTTP{status}")
-        )
-    retry_after = response.retry_after
-    if outcome is Outcome.RETRY_BACKOFF and retry_after is not None:
-        outcome = Outcome.RETRY_AFTER  # sec. 0.2 and 4.3: honour Retry-After if present
-    elif outcome is not Outcome.RETRY_AFTER:
-        retry_after = None
-    return SendResult(
-        outcome,
-        status=status,
-        reason=reason,
-        response=diagnostics(response),
-        retry_after=retry_after,
-        latency_ms=latency_ms,
-    )
+        outcome, reason = STATUSES.get(status) or (by_status_class(status), f"HTTP{status}")
+    # sec. 0.2 and 4.3: a Retry-After, if present, is honoured
+    return classified(response, outcome, reason, diagnostics(response, DIAGNOSTIC_HEADERS))
 
 
 def build_headers(notification: WnsNotification, now: float) -> tuple[str, ...] | SendResult:
@@ -138,24 +113,26 @@ def build_headers(notification: WnsNotification, now: float) -> tuple[str, ...] 
     sent (sec. 4.2). ``X-WNS-TTL`` is what is left of the TTL at ``now`` (sns-api.md 5.6:
     the time the message waited is subtracted)."""
     if len(notification.body) > PAYLOAD_LIMIT:
-        return _refused("PayloadTooLarge", f"{len(notification.body)} bytes, limit {PAYLOAD_LIMIT}")
+        return unsendable(
+            "PayloadTooLarge", f"{len(notification.body)} bytes, limit {PAYLOAD_LIMIT}"
+        )
     content_type = CONTENT_TYPES.get(notification.kind)
     if content_type is None:
-        return _refused("InvalidType", "X-WNS-Type must be wns/toast, tile, badge or raw")
+        return unsendable("InvalidType", "X-WNS-Type must be wns/toast, tile, badge or raw")
     lines = [f"x-wns-type: {notification.kind}", f"content-type: {content_type}"]
     if notification.cache_policy is not None:
         if notification.cache_policy not in CACHE_POLICIES:
-            return _refused("InvalidCachePolicy", "X-WNS-Cache-Policy must be cache or no-cache")
+            return unsendable("InvalidCachePolicy", "X-WNS-Cache-Policy must be cache or no-cache")
         lines.append(f"x-wns-cache-policy: {notification.cache_policy}")
     if notification.ttl is not None:
         lines.append(f"x-wns-ttl: {_remaining_ttl(notification, now)}")
     if notification.tag is not None:
         if len(notification.tag) > TAG_LIMIT or not header_safe(notification.tag):
-            return _refused("InvalidTag", "X-WNS-Tag: 1 to 16 printable ASCII characters")
+            return unsendable("InvalidTag", "X-WNS-Tag: 1 to 16 printable ASCII characters")
         lines.append(f"x-wns-tag: {notification.tag}")
     if notification.group is not None:
         if not header_safe(notification.group):
-            return _refused("InvalidGroup", "X-WNS-Group: printable ASCII characters")
+            return unsendable("InvalidGroup", "X-WNS-Group: printable ASCII characters")
         lines.append(f"x-wns-group: {notification.group}")
     if notification.suppress_popup is not None:
         lines.append(f"x-wns-suppresspopup: {'true' if notification.suppress_popup else 'false'}")
@@ -171,10 +148,6 @@ def _remaining_ttl(notification: WnsNotification, now: float) -> int:
     if not ttl or notification.expires_at is None:
         return ttl
     return max(1, min(ttl, math.ceil(notification.expires_at - now)))
-
-
-def _refused(reason: str, text: str) -> SendResult:
-    return SendResult(Outcome.FAIL_PERMANENT, reason=reason, response=text)
 
 
 class WnsClient:
@@ -198,6 +171,7 @@ class WnsClient:
         self.transport = transport
         self.allowed_hosts = parse_allow_list(allowed_hosts)
         self.tokens = SHARED_CACHE if token_cache is None else token_cache
+        self._bearer = BearerSender(self.tokens, self.credentials, transport, "wns")
 
     async def send(self, token: str, notification: Notification) -> SendResult:
         return (await self.send_many(((token, notification),)))[0]
@@ -213,78 +187,46 @@ class WnsClient:
         """
         results: list[SendResult | None] = [None] * len(items)
         now = time.time()
-        templates: dict[int, tuple[str, ...] | SendResult] = {}
-        sendable: list[int] = []
+        indices: list[int] = []
+        sends: list[tuple[str, WnsNotification, tuple[str, ...]]] = []
+        headers_of = per_notification(
+            WnsNotification, lambda note: build_headers(note, now), "a WNS"
+        )
         for index, (token, notification) in enumerate(items):
-            template = templates.get(id(notification))
-            if template is None:
-                template = templates[id(notification)] = (
-                    build_headers(notification, now)
-                    if isinstance(notification, WnsNotification)
-                    else _WRONG_PLATFORM
-                )
+            template = headers_of(notification)
             if isinstance(template, SendResult):
                 results[index] = template
                 continue
             refused = refusal(token, self.allowed_hosts)
             if refused is not None:
-                results[index] = _refused("ForbiddenChannelHost", refused)
+                results[index] = unsendable("ForbiddenChannelHost", refused)
                 continue
-            sendable.append(index)
-        if sendable:
-            await self._send(items, sendable, templates, results)
+            assert isinstance(notification, WnsNotification)
+            indices.append(index)
+            sends.append((token, notification, template))
+        sent = await self._bearer.send(sends, _requests, lambda response, _: classify(response))
+        for index, result in zip(indices, sent, strict=True):
+            results[index] = result
         return results  # type: ignore[return-value]
 
     async def close(self) -> None:
         """Nothing of its own to close: the transport belongs to whoever made it."""
 
-    async def _send(
-        self,
-        items: Sequence[tuple[str, Notification]],
-        indices: list[int],
-        templates: dict[int, tuple[str, ...] | SendResult],
-        results: list[SendResult | None],
-        stale: str | None = None,
-    ) -> None:
-        """Send ``items[indices]`` with an access token (a new one when ``stale`` was
-        refused); the 401s of a first round go round once more."""
-        access = await self.tokens.get(
-            self.credentials, self.transport, stale=stale, provider=_PROVIDER
+
+def _requests(
+    access: str, sends: list[tuple[str, WnsNotification, tuple[str, ...]]]
+) -> list[Request]:
+    """The requests of ``(channel URI, notification, header lines)`` sends, with one
+    header tuple per notification."""
+    authorized: dict[int, tuple[str, ...]] = {}
+    requests = []
+    for channel, notification, template in sends:
+        headers = authorized.get(id(template))
+        if headers is None:
+            headers = authorized[id(template)] = (f"authorization: Bearer {access}", *template)
+        requests.append(
+            Request(
+                "POST", channel, headers, notification.body, None, _POOL, True, HTTP1_CONNECTIONS
+            )
         )
-        if isinstance(access, SendResult):
-            for index in indices:
-                results[index] = access
-            return
-        authorized: dict[int, tuple[str, ...]] = {}  # one header tuple per notification
-        requests = []
-        for index in indices:
-            token, notification = items[index]
-            assert isinstance(notification, WnsNotification)
-            headers = authorized.get(id(notification))
-            if headers is None:
-                template = templates[id(notification)]
-                assert isinstance(template, tuple)
-                headers = authorized[id(notification)] = (
-                    f"authorization: Bearer {access}",
-                    *template,
-                )
-            requests.append(Request("POST", token, headers, notification.body, None, _POOL, True))
-        refused: list[int] = []
-        for index, response in zip(
-            indices, await self.transport.request_many(requests), strict=True
-        ):
-            result = classify(response)
-            if result.outcome is Outcome.REFRESH_AUTH:
-                if stale is None:
-                    refused.append(index)
-                    continue
-                result = SendResult(
-                    Outcome.CONFIG_ERROR,
-                    status=result.status,
-                    reason=result.reason,
-                    response=result.response,
-                    latency_ms=result.latency_ms,
-                )
-            results[index] = result
-        if refused:
-            await self._send(items, refused, templates, results, stale=access)
+    return requests

@@ -32,13 +32,8 @@ from pushgate.domain.payloads.common import (
     ttl_attribute,
 )
 from pushgate.providers.notifications import WnsNotification
-from pushgate.providers.wns import (
-    CACHE_POLICIES,
-    CONTENT_TYPES,
-    PAYLOAD_LIMIT,
-    TAG_LIMIT,
-    header_safe,
-)
+from pushgate.providers.transport import header_safe
+from pushgate.providers.wns import CACHE_POLICIES, CONTENT_TYPES, PAYLOAD_LIMIT, TAG_LIMIT
 
 TYPE = "AWS.SNS.MOBILE.WNS.Type"
 CACHE_POLICY = "AWS.SNS.MOBILE.WNS.CachePolicy"
