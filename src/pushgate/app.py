@@ -37,6 +37,7 @@ from pushgate.domain import access_keys
 from pushgate.domain.arns import Scope
 from pushgate.domain.errors import SnsError
 from pushgate.domain.runtime import Runtime
+from pushgate.jobs import PeriodicPruner, prune_policy
 from pushgate.oidc import OidcConfig, OidcVerifier
 from pushgate.providers.hosts import DeviceHosts
 from pushgate.settings import Settings, forwarded, unknown_env_vars
@@ -98,6 +99,7 @@ class State:
     sns: SnsQueryApp | None = None
     engine: DeliveryEngine | None = None
     clients: ClientRegistry | None = None
+    pruner: PeriodicPruner | None = None
 
 
 def engine_config(settings: Settings) -> EngineConfig:
@@ -163,6 +165,14 @@ class PushgateApp:
             self.state.clients = ClientRegistry(rt, self.settings)
             self.state.engine = DeliveryEngine(rt, self.state.clients, engine_config(self.settings))
             self.state.engine.start()
+            if self.settings.prune_interval is not None:
+                self.state.pruner = PeriodicPruner(
+                    rt,
+                    prune_policy(self.settings),
+                    interval=self.settings.prune_interval,
+                    database_url=self.settings.effective_database_url,
+                )
+                self.state.pruner.start()
         # Everything built so far lives as long as the process: keep it out of the cyclic
         # collector, whose full passes over it were tens of milliseconds of stalled loop.
         gc.collect()
@@ -175,6 +185,8 @@ class PushgateApp:
             yield
         finally:
             self.state.sns = None
+            if self.state.pruner is not None:
+                await self.state.pruner.stop()
             if self.state.engine is not None:
                 await self.state.engine.stop()
             if self.state.clients is not None:

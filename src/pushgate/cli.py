@@ -17,6 +17,7 @@ from rich.table import Table
 
 from pushgate import logs
 from pushgate.app import build_runtime, create_app, prepare
+from pushgate.cli_prune import prune_app
 from pushgate.crypto import SecretKeyMismatch
 from pushgate.domain import access_keys, message_status, publish, registrations
 from pushgate.domain.arns import Scope
@@ -31,6 +32,7 @@ keys_app = typer.Typer(help="Access keys for SigV4 (boto3, the AWS CLI, every AW
 app.add_typer(keys_app, name="keys")
 messages_app = typer.Typer(help="Published messages and the state of their deliveries.")
 app.add_typer(messages_app, name="messages")
+app.add_typer(prune_app, name="prune")
 users_app = typer.Typer(help="Users of the registration service and their devices.")
 app.add_typer(users_app, name="users")
 console = Console()

@@ -9,15 +9,35 @@ from __future__ import annotations
 import json
 import os
 import re
+from datetime import timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import AfterValidator, BeforeValidator, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from pushgate.domain.pruning import parse_duration
 from pushgate.providers import hosts
 
 ENV_PREFIX = "PUSHGATE_"
+
+
+def _duration_in(value: Any) -> Any:
+    """``30d``, ``12h``, ``off`` (parse_duration); ISO 8601, as ``forward`` writes a
+    timedelta, is left to pydantic."""
+    if isinstance(value, str) and value.strip()[:1] in ("P", "p", "-"):
+        return value
+    return parse_duration(value)
+
+
+def _duration_out(value: timedelta | None) -> timedelta | None:
+    if value is not None and value < timedelta(0):
+        raise ValueError("a duration cannot be negative")
+    return value or None  # zero turns the rule off
+
+
+# A duration setting: None (or 0, "off") turns it off.
+Duration = Annotated[timedelta | None, BeforeValidator(_duration_in), AfterValidator(_duration_out)]
 # How `pushgate serve --workers N` hands its resolved settings to the worker processes.
 FORWARDED = "_PUSHGATE_FORWARDED_SETTINGS"
 
@@ -97,6 +117,22 @@ class Settings(BaseSettings):
         default=120.0,
         gt=0,
         description="how long a claimed delivery is reserved before another worker may retry it",
+    )
+
+    # Pruning beyond SNS: the worker role runs it every prune_interval; `pushgate prune` on
+    # demand. Durations like 30d, 12h, 1d12h; 0 or off turns a rule off.
+    prune_disabled_after: Duration = Field(
+        default=timedelta(days=30), description="delete endpoints disabled for longer than this"
+    )
+    prune_stale_after: Duration = Field(
+        default=None, description="delete endpoints whose token was not refreshed for this long"
+    )
+    message_retention: Duration = Field(
+        default=timedelta(days=14),
+        description="delete settled messages (and their deliveries) published longer ago",
+    )
+    prune_interval: Duration = Field(
+        default=timedelta(hours=1), description="how often worker processes prune; off: never"
     )
 
     @field_validator("account_id")

@@ -159,7 +159,6 @@ def _update(
     replaced: str | None,
 ) -> Registered:
     previous = current.user_id if current.user_id != reg.user else None
-    token_changed = current.token != wanted.token
     enabled_changed = not current.enabled
     current.token, current.enabled = wanted.token, True
     current.user_id = reg.user
@@ -171,7 +170,9 @@ def _update(
         current.custom_user_data = reg.custom_data
     if wanted.extra_attributes:
         current.extra_attributes = {**(current.extra_attributes or {}), **wanted.extra_attributes}
-    store.save(conn, current, now, token_changed=token_changed, enabled_changed=enabled_changed)
+    # Every registration refreshes the token (token_updated_at), changed or not: the device
+    # proved it is alive, and stale-token pruning must not take it.
+    store.save(conn, current, now, token_changed=True, enabled_changed=enabled_changed)
     return Registered(
         current.arn,
         app.arn,
