@@ -41,8 +41,8 @@ DatabaseUrl = Annotated[
     str | None,
     typer.Option(
         "--database-url",
-        help="sqlite:///path or postgresql://user@host/db [env PUSHGATE_DATABASE_URL; "
-        "default SQLite in the data dir]",
+        help="sqlite:///path or postgresql://user@host/db (env PUSHGATE_DATABASE_URL; "
+        "default SQLite in the data dir)",
         show_default=False,
     ),
 ]
@@ -50,7 +50,7 @@ DataDir = Annotated[
     Path | None,
     typer.Option(
         "--data-dir",
-        help="Data directory [env PUSHGATE_DATA_DIR; default ./pushgate-data]",
+        help="Data directory (env PUSHGATE_DATA_DIR; default ./pushgate-data)",
         show_default=False,
     ),
 ]
@@ -64,20 +64,20 @@ def _settings(**flags: Any) -> Settings:
 @app.command()
 def serve(
     host: Annotated[
-        str | None, typer.Option(help="Bind address [env PUSHGATE_HOST; default 127.0.0.1]")
+        str | None, typer.Option(help="Bind address (env PUSHGATE_HOST; default 127.0.0.1)")
     ] = None,
-    port: Annotated[int | None, typer.Option(help="Port [env PUSHGATE_PORT; default 4575]")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (env PUSHGATE_PORT; default 4575)")] = None,
     database_url: DatabaseUrl = None,
     data_dir: DataDir = None,
     role: Annotated[
         str | None,
-        typer.Option(help="all | api | worker [env PUSHGATE_ROLE; default all]"),
+        typer.Option(help="all | api | worker (env PUSHGATE_ROLE; default all)"),
     ] = None,
     workers: Annotated[
         int | None,
         typer.Option(
             help="Server processes sharing the port; SQLite and PostgreSQL alike "
-            "[env PUSHGATE_WORKERS; default 1]"
+            "(env PUSHGATE_WORKERS; default 1)"
         ),
     ] = None,
 ) -> None:
@@ -312,7 +312,7 @@ def fake_providers(
         typer.Option(
             "--data-dir",
             help="Where the CA, keys and service account are kept and reused "
-            "[default: fake-providers/ in the data dir, env PUSHGATE_DATA_DIR]",
+            "(default: fake-providers/ in the data dir, env PUSHGATE_DATA_DIR)",
             show_default=False,
         ),
     ] = None,
