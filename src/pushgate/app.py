@@ -36,6 +36,7 @@ from pushgate.delivery.retry import RetryPolicy
 from pushgate.domain import access_keys
 from pushgate.domain.arns import Scope
 from pushgate.domain.errors import SnsError
+from pushgate.domain.registrations import OidcConfigs
 from pushgate.domain.runtime import Runtime
 from pushgate.jobs import PeriodicPruner, prune_policy
 from pushgate.oidc import OidcConfig, OidcVerifier
@@ -159,6 +160,7 @@ class PushgateApp:
         self.rest.state.scope = Scope(self.settings.account_id, self.settings.region)
         self.rest.state.oidc_config = oidc_config(self.settings)
         self.rest.state.oidc_verifier = OidcVerifier()
+        self.rest.state.oidc_configs = OidcConfigs()
         if self.settings.role in ("all", "api"):
             self.state.sns = SnsQueryApp(rt, cache)
         if self.settings.role in ("all", "worker"):

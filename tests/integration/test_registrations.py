@@ -357,3 +357,40 @@ def test_publish_to_a_user_reaches_every_device(
     assert again.json()["messageId"] == published["messageId"]
 
     _problem(api.call("POST", f"/v1/users/{unique('nobody')}/messages", json={"message": "x"}), 404)
+
+
+# --- an application's own issuer ---------------------------------------------------------------
+
+
+def test_an_application_may_trust_its_own_issuer(api: Api, sns: Any, fakes: FakeProviders) -> None:
+    """OidcIssuer/OidcAudience on one application: its users come from that issuer; the
+    server-wide issuer's tokens are not accepted for it, nor its tokens elsewhere."""
+    with OidcIssuer() as partner:
+        own = apns_app(sns, fakes)
+        sns.set_platform_application_attributes(
+            PlatformApplicationArn=own,
+            Attributes={
+                "OidcIssuer": partner.url,
+                "OidcAudience": "partner-app",
+                "OidcUserClaim": "email",
+            },
+        )
+        shown = sns.get_platform_application_attributes(PlatformApplicationArn=own)
+        assert shown["Attributes"]["OidcIssuer"] == partner.url
+        token = partner.issue("p-1", aud="partner-app", email="ida@example.com")
+        bearer = {"authorization": f"Bearer {token}"}
+
+        registered = api.register(application=own, token=apns_token(), headers=bearer)
+        assert registered.status_code == 201, registered.text
+        assert registered.json()["user"] == "ida@example.com"
+        # The server-wide issuer does not vouch for this application's users ...
+        _problem(api.register(as_user="ida", application=own, token=apns_token()), 401)
+        # ... and the partner's tokens are worth nothing for other applications.
+        other = apns_app(sns, fakes)
+        _problem(api.register(application=other, token=apns_token(), headers=bearer), 401)
+
+    with pytest.raises(ClientError) as err:
+        sns.set_platform_application_attributes(
+            PlatformApplicationArn=own, Attributes={"OidcIssuer": "http://idp.example.com"}
+        )
+    assert "OidcIssuer must be an https URL" in err.value.response["Error"]["Message"]

@@ -93,7 +93,12 @@ def _check_name(name: str) -> None:
         )
 
 
-def _check_settings(conn: Connection, attributes: Mapping[str, str], region: str) -> None:
+def _check_settings(
+    conn: Connection,
+    attributes: Mapping[str, str],
+    region: str,
+    stored: Mapping[str, str] | None = None,
+) -> None:
     """Event topics must be existing topics; the sample rate a percentage."""
     for name in EVENT_ATTRIBUTES:
         value = attributes.get(name)
@@ -119,7 +124,8 @@ def _check_settings(conn: Connection, attributes: Mapping[str, str], region: str
             raise InvalidParameter(
                 f"Invalid parameter: Attributes Reason: {name} {oidc.url_refusal(value)}"
             )
-    if attributes.get("OidcIssuer") and not attributes.get("OidcAudience"):
+    audience = attributes.get("OidcAudience", (stored or {}).get("OidcAudience"))
+    if attributes.get("OidcIssuer") and not audience:
         raise InvalidParameter(
             "Invalid parameter: Attributes Reason: OidcAudience is required with OidcIssuer"
         )
@@ -279,7 +285,7 @@ async def set_attributes(
     def tx(conn: Connection) -> None:
         app = get_or_404(conn, arn)
         reject_unknown(attributes, SETTABLE)
-        _check_settings(conn, attributes, scope.region)
+        _check_settings(conn, attributes, scope.region, app.attributes)
         _apply(rt, app, attributes)
         store.save(conn, app, rt.clock())
 

@@ -23,7 +23,8 @@ finds the winner's endpoint (:meth:`pushgate.store.database.Database.write`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -185,29 +186,100 @@ def _update(
     )
 
 
-async def oidc_config(
-    rt: Runtime, scope: arns.Scope, application: str, platform: str | None
-) -> OidcConfig | None:
-    """The application's own OpenID Connect settings (its Oidc* attributes), if it has
-    them; the caller falls back to the server-wide ones."""
-    app = await rt.db.read(resolve_application, scope, application, platform)
+def _oidc_config(app: ApplicationRow) -> OidcConfig | None:
     attributes = app.attributes
     issuer = attributes.get("OidcIssuer")
     if not issuer:
         return None
-    return OidcConfig(
-        issuer=issuer,
-        audience=tuple(
-            a.strip() for a in attributes.get("OidcAudience", "").split(",") if a.strip()
-        ),
-        jwks_url=attributes.get("OidcJwksUrl") or None,
-        user_claim=attributes.get("OidcUserClaim") or "sub",
-    )
+    audience = attributes.get("OidcAudience", "")
+    try:
+        return OidcConfig(
+            issuer=issuer,
+            audience=tuple(a.strip() for a in audience.split(",") if a.strip()),
+            jwks_url=attributes.get("OidcJwksUrl") or None,
+            user_claim=attributes.get("OidcUserClaim") or "sub",
+        )
+    except ValueError as exc:
+        raise ApplicationMisconfigured(f"the application's Oidc* attributes: {exc}") from None
+
+
+class OidcConfigs:
+    """Applications' own OpenID Connect settings (their Oidc* attributes), cached for
+    ``ttl`` seconds: without the cache an identity-token registration read its
+    application twice. A changed setting applies within ``ttl``."""
+
+    def __init__(self, ttl: float = 5.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.ttl, self.clock = ttl, clock
+        self._cache: dict[tuple[str, str | None], tuple[float, OidcConfig | None]] = {}
+
+    async def get(
+        self, rt: Runtime, scope: arns.Scope, application: str, platform: str | None
+    ) -> OidcConfig | None:
+        """None when the application has none of its own (the server-wide ones apply)."""
+        key, now = (application, platform), self.clock()
+        cached = self._cache.get(key)
+        if cached is not None and now < cached[0]:
+            return cached[1]
+        app = await rt.db.read(resolve_application, scope, application, platform)
+        config = _oidc_config(app)
+        if len(self._cache) > 10_000:
+            self._cache.clear()
+        self._cache[key] = (now + self.ttl, config)
+        return config
+
+
+def _application_arn(scope: arns.Scope, reg: Registration) -> str | None:
+    """The application's ARN when the request names it without a lookup."""
+    if reg.application.startswith("arn:"):
+        return reg.application if reg.platform is None else None
+    if reg.platform is not None and parse_platform(reg.platform) is not None:
+        return scope.application_arn(reg.platform, reg.application)
+    return None
+
+
+def _fast_row(
+    rt: Runtime, scope: arns.Scope, reg: Registration, app_arn: str
+) -> EndpointRow | None:
+    """The endpoint a registration describes, from the ARN alone; None when the request
+    needs the full path (invalid input is reported there, in order)."""
+    if reg.attributes:
+        return None
+    try:
+        _, platform_name, app_name = app_arn.split(":", 5)[5].split("/")
+    except ValueError:
+        return None
+    platform = parse_platform(platform_name)
+    if platform is None:
+        return None
+    given = {} if reg.custom_data is None else {"CustomUserData": reg.custom_data}
+    try:
+        row = endpoint_row(
+            scope, platform, platform_name, app_name, reg.token, given, rt.device_hosts
+        )
+    except InvalidParameter:
+        return None
+    row.user_id, row.device_id, row.locale = reg.user, reg.device_id, reg.locale
+    return row
 
 
 async def register(rt: Runtime, scope: arns.Scope, reg: Registration) -> Registered:
-    """Create or update the device's endpoint (see the module docstring)."""
+    """Create or update the device's endpoint (see the module docstring).
+
+    The two common calls take one statement each: a new device (an insert that does
+    nothing when the token or the device id is taken) and the same device registering
+    again as the same user (an update that matches only then). Anything else, and both
+    when they do not apply, takes the full transaction.
+    """
     _check(reg)
+    app_arn = _application_arn(scope, reg)
+    row = None if app_arn is None else _fast_row(rt, scope, reg, app_arn)
+    if app_arn is not None and row is not None:
+        now = rt.clock()
+        arn = await rt.db.write_one_statement(store.refresh_registration, app_arn, row, now)
+        if arn is not None:
+            return Registered(arn, app_arn, False, True, reg.user, reg.device_id, None, None)
+        if await rt.db.write_one_statement(store.insert_new, app_arn, row, now):
+            return Registered(row.arn, app_arn, True, True, reg.user, reg.device_id, None, None)
     return await rt.db.write(lambda conn: _apply(conn, scope, rt, reg, rt.clock()))
 
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Insert, bindparam, delete, insert, select, update
+from sqlalchemy import Connection, Insert, bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from pushgate.store.sqlite import RawStatement
@@ -84,14 +84,15 @@ _NEW_COLUMNS = (
 
 
 def _insert_new(dialect_insert: Any) -> Insert:
-    """INSERT .. SELECT the application's id .. ON CONFLICT (application, token) DO NOTHING."""
+    """INSERT .. SELECT the application's id .. ON CONFLICT DO NOTHING: the token, or the
+    device id of a registration, is already taken."""
     source = select(
         apps.c.id, *(bindparam(name, type_=t.c[name].type) for name in _NEW_COLUMNS)
     ).where(apps.c.arn == bindparam("application_arn"))
     stmt: Insert = (
         dialect_insert(t)
         .from_select(["application_id", *_NEW_COLUMNS], source)
-        .on_conflict_do_nothing(index_elements=["application_id", "token"])
+        .on_conflict_do_nothing()
         .returning(t.c.id)
     )
     return stmt
@@ -182,6 +183,54 @@ _BY_DEVICE = select(*_COLUMNS).where(
 def by_device(conn: Connection, application_id: int, device_id: str) -> EndpointRow | None:
     r = conn.execute(_BY_DEVICE, {"application_id": application_id, "device_id": device_id}).first()
     return _row(r) if r else None
+
+
+_REFRESH = (
+    update(t)
+    .where(
+        t.c.application_id
+        == select(apps.c.id).where(apps.c.arn == bindparam("application_arn")).scalar_subquery(),
+        t.c.token == bindparam("b_token"),
+        t.c.device_id.is_not_distinct_from(bindparam("b_device_id", type_=t.c.device_id.type)),
+        t.c.user_id.is_not_distinct_from(bindparam("b_user_id", type_=t.c.user_id.type)),
+    )
+    .values(
+        enabled=True,
+        disabled_at=None,
+        locale=func.coalesce(bindparam("b_locale", type_=t.c.locale.type), t.c.locale),
+        custom_user_data=func.coalesce(
+            bindparam("b_custom_user_data", type_=t.c.custom_user_data.type),
+            t.c.custom_user_data,
+        ),
+        updated_at=bindparam("now"),
+        token_updated_at=bindparam("now"),
+    )
+    .returning(t.c.arn)
+)
+
+
+def refresh_registration(
+    conn: Connection,
+    application_arn: str,
+    e: EndpointRow,
+    now: datetime,
+) -> str | None:
+    """The common re-registration in one statement: the same device (or none), token and
+    user as stored. Enables the endpoint and refreshes its token's age; the ARN, or None
+    when nothing matched exactly (the caller then takes the full path)."""
+    row = conn.execute(
+        _REFRESH,
+        {
+            "application_arn": application_arn,
+            "b_token": e.token,
+            "b_device_id": e.device_id,
+            "b_user_id": e.user_id,
+            "b_locale": e.locale,
+            "b_custom_user_data": e.custom_user_data,
+            "now": now,
+        },
+    ).first()
+    return None if row is None else str(row.arn)
 
 
 def delete_by_id(conn: Connection, endpoint_id: int) -> None:

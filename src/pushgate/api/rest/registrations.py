@@ -119,7 +119,8 @@ async def register(
 ) -> dict[str, Any]:
     caller = server
     if caller is None:
-        config = await registrations.oidc_config(
+        configs: registrations.OidcConfigs = request.app.state.oidc_configs
+        config = await configs.get(
             _runtime(request), _scope(request), body.application, body.platform
         )
         caller = await authenticate_user(request, config or request.app.state.oidc_config)
