@@ -12,13 +12,14 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import SQLAlchemyError
 
-from pushgate import logs
+from pushgate import logs, metrics
 from pushgate.api.access_log import AccessLog
+from pushgate.api.rest.auth import require_access_key
 from pushgate.api.rest.messages import router as messages_router
 from pushgate.api.rest.problems import (
     Problem,
@@ -212,6 +213,19 @@ class PushgateApp:
                 return JSONResponse({"status": "unavailable", "reason": str(exc)}, 503)
             return JSONResponse({"status": "ready"})
 
+        exposition = metrics.Exposition()
+
+        # Prometheus scrapes with an access key (basic_auth: key id and secret), like any
+        # other caller: no endpoint answers without authentication.
+        @self.rest.get(
+            "/metrics", include_in_schema=False, dependencies=[Depends(require_access_key)]
+        )
+        async def metrics_endpoint(request: Request) -> Response:
+            body, content_type = await exposition.render(
+                self.state.runtime, request.headers.get("accept", "")
+            )
+            return Response(body, media_type=content_type)
+
 
 def create_app(settings: Settings) -> PushgateApp:
     return PushgateApp(settings)
@@ -226,7 +240,8 @@ def create_worker_app() -> PushgateApp:
 
 async def prepare(settings: Settings) -> None:
     """Migrate and ensure access keys once, before worker processes start (so that a first
-    start prints one key, not one per process)."""
+    start prints one key, not one per process); give them a shared metrics directory."""
+    metrics.enable_multiprocess()
     rt = build_runtime(settings)
     try:
         await _migrate_and_bootstrap(rt, settings)

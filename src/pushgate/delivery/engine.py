@@ -36,6 +36,7 @@ from pushgate.domain.messages import MessageAttribute
 from pushgate.domain.platforms import parse_platform
 from pushgate.domain.runtime import Runtime
 from pushgate.logs import mask
+from pushgate.metrics import ApplicationMetrics, failed_unattributed
 from pushgate.providers.notifications import Notification
 from pushgate.providers.outcomes import NO_RESPONSE, Outcome, SendResult
 from pushgate.store import applications as app_store
@@ -51,6 +52,10 @@ _ANSWERED = frozenset(
     {Outcome.SUCCESS, Outcome.UPDATE_TOKEN, Outcome.DISABLE_ENDPOINT, Outcome.FAIL_PERMANENT}
 )
 _APP_REFRESH_SECONDS = 2.0
+# What _unsendable returns, besides a payload error's text.
+_UNSENDABLE_REASONS = frozenset(
+    {"EndpointDeleted", "EndpointDisabled", "PlatformApplicationDisabled", "NotificationTTLExpired"}
+)
 
 
 @dataclass(frozen=True)
@@ -114,6 +119,7 @@ class DeliveryEngine:
         self._stopping = False
         self._tasks: list[asyncio.Task[None]] = []
         self._sends: set[asyncio.Task[None]] = set()
+        self._metrics: dict[int, ApplicationMetrics] = {}
 
     # --- lifecycle --------------------------------------------------------------------
 
@@ -259,10 +265,28 @@ class DeliveryEngine:
                 continue
             state = outbox.EXPIRED if reason == "NotificationTTLExpired" else outbox.FAILED
             out.finished.append(outbox.Finished(job.claim.id, state, None, reason, None, now, None))
+            self._count_unsendable(job, reason)
             self._done([job])
         for app_id, group in groups.items():
             self._send_group(app_id, group, now)
         self._kick_recorder()
+
+    def _count_unsendable(self, job: _Job, reason: str) -> None:
+        label = reason if reason in _UNSENDABLE_REASONS else "InvalidPayload"
+        if job.target is None:
+            failed_unattributed(label)
+        else:
+            self._app_metrics(job.target.application_id).failed(label)
+
+    def _app_metrics(self, app_id: int) -> ApplicationMetrics:
+        """The metric series of an application, labels bound on first use."""
+        metrics = self._metrics.get(app_id)
+        if metrics is None:
+            app = self._apps.get(app_id)
+            if app is None:  # deleted while its deliveries were in flight
+                return ApplicationMetrics("", "")
+            metrics = self._metrics[app_id] = ApplicationMetrics(app.name, app.platform)
+        return metrics
 
     def _unsendable(self, job: _Job, now: float) -> str | None:
         """Why ``job`` is finished without a send, or None; builds its notification."""
@@ -336,6 +360,7 @@ class DeliveryEngine:
                         job.claim.id, outbox.FAILED, None, exc.reason[:256], None, now, None
                     )
                 )
+            self._app_metrics(app_id).failed(exc.reason, len(group))
             self._done(group)
             return
         self._waiting[app_id].extend(group)
@@ -457,11 +482,16 @@ class DeliveryEngine:
                 out.healthy.add(app_id)
         else:
             breaker.probing = False  # no verdict (network trouble): probe again later
+        # Counted per group, not per delivery (metrics.ApplicationMetrics).
+        delivered = 0
+        failed: dict[str, int] = {}
+        retried: dict[str, int] = {}
         for job, result in zip(group, results, strict=True):
             claim, target = job.claim, job.target
             assert target is not None
             outcome = result.outcome
             if outcome in (Outcome.SUCCESS, Outcome.UPDATE_TOKEN):
+                delivered += 1
                 out.finished.append(_finished(claim.id, outbox.SENT, result, now))
                 if outcome is Outcome.UPDATE_TOKEN and result.new_token:
                     out.new_tokens.append((target.id, target.token, result.new_token))
@@ -469,10 +499,12 @@ class DeliveryEngine:
             if outcome is Outcome.DISABLE_ENDPOINT:
                 self._disable(target, result)
             if outcome in (Outcome.DISABLE_ENDPOINT, Outcome.FAIL_PERMANENT):
+                failed[result.reason] = failed.get(result.reason, 0) + 1
                 out.finished.append(_finished(claim.id, outbox.FAILED, result, now))
                 continue
             # RETRY_BACKOFF, RETRY_AFTER, and credential errors (held by the breaker).
             if retry.exhausted(claim.attempts):
+                failed[result.reason] = failed.get(result.reason, 0) + 1
                 out.finished.append(_finished(claim.id, outbox.FAILED, result, now))
                 continue
             due = now + retry.delay(claim.attempts, result.retry_after)
@@ -480,10 +512,12 @@ class DeliveryEngine:
                 due = max(due, breaker.open_until)
             expires_at = job.notification.expires_at if job.notification else None
             if expires_at is not None and due > expires_at:
+                failed["NotificationTTLExpired"] = failed.get("NotificationTTLExpired", 0) + 1
                 out.finished.append(
                     _finished(claim.id, outbox.EXPIRED, result, now, "NotificationTTLExpired")
                 )
                 continue
+            retried[result.reason] = retried.get(result.reason, 0) + 1
             out.retries.append(
                 outbox.Retry(
                     claim.id,
@@ -493,6 +527,10 @@ class DeliveryEngine:
                     result.response[:_RESPONSE_LIMIT] or None,
                 )
             )
+        metrics = self._app_metrics(app_id)
+        metrics.count(delivered, failed, retried)
+        # Only sends that got an answer: the others' time is a transport's timeout.
+        metrics.observe_latencies(r.latency_ms / 1000 for r in results if r.status)
 
     def _disable(self, target: outbox.Target, result: SendResult) -> None:
         """SNS disables an endpoint whose token the provider calls dead; not when the token

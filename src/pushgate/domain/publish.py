@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection
 
+from pushgate import metrics
 from pushgate.domain import arns, messages, topics
 from pushgate.domain.errors import (
     EndpointDisabled,
@@ -248,6 +249,7 @@ async def publish_to_user(
     status (GET /v1/messages/{id}) lists every device."""
     published = await rt.db.write(lambda conn: _publish_to_user(conn, rt, scope, user, msg))
     rt.work.notify()
+    metrics.count_published("user")
     return published
 
 
@@ -306,6 +308,7 @@ async def publish(
 
     published = await rt.db.write(tx)
     rt.work.notify()
+    metrics.count_published(kind, arn if kind == "endpoint" else None)
     return published
 
 
@@ -336,4 +339,6 @@ async def publish_batch(
 
     result = await rt.db.write(tx)
     rt.work.notify()
+    if result[0]:
+        metrics.count_published("topic", n=len(result[0]))
     return result

@@ -505,3 +505,18 @@ def message_status(
         counts=counts,
         deliveries=[DeliveryStatus(*tuple(r)) for r in page],
     )
+
+
+_DUE = select(func.count(), func.min(d.c.due_at)).where(
+    d.c.state == QUEUED, d.c.due_at <= bindparam("now")
+)
+
+
+def due_backlog(conn: Connection, now: float) -> tuple[int, float | None]:
+    """How many deliveries are due at ``now`` and not claimed, and the earliest due time.
+
+    A claimed delivery is due at the end of its lease, so it is not counted; the query
+    runs on the (state, due_at) index.
+    """
+    row = conn.execute(_DUE, {"now": now}).one()
+    return int(row[0]), (float(row[1]) if row[1] is not None else None)
