@@ -5,6 +5,9 @@ boto3 sees the same endpoints. Delivery to a user reaches the fakes."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -394,3 +397,40 @@ def test_an_application_may_trust_its_own_issuer(api: Api, sns: Any, fakes: Fake
             PlatformApplicationArn=own, Attributes={"OidcIssuer": "http://idp.example.com"}
         )
     assert "OidcIssuer must be an https URL" in err.value.response["Error"]["Message"]
+
+
+def test_the_users_commands(api: Api, server: Server, sns: Any, fakes: FakeProviders) -> None:
+    """`pushgate users devices|publish|remove` on the server's database."""
+    user = unique("cli")
+    app = apns_app(sns, fakes)
+    token = apns_token()
+    arn = api.register(application=app, token=token, user=user).json()["endpointArn"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PUSHGATE_")}
+    env |= {
+        "PUSHGATE_DATABASE_URL": server.database_url,
+        "PUSHGATE_DATA_DIR": str(server.data_dir),
+    }
+
+    def pushgate(*args: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "pushgate.cli", "users", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    (device,) = json.loads(pushgate("devices", user, "--json"))
+    assert (device["endpointArn"], device["platform"]) == (arn, "APNS")
+    sent = pushgate(
+        "publish", user, "from the shell", "--attribute", "AWS.SNS.MOBILE.APNS.PRIORITY=5"
+    )
+    message_id = sent.split()[1]
+    assert settled(server, message_id)["counts"]["sent"] == 1
+    (push,) = fakes.apns.wait_for(1)
+    assert (push.token, push.headers["apns-priority"]) == (token, "5")
+    assert "removed 1 endpoints" in pushgate("remove", user)
+    assert json.loads(pushgate("devices", user, "--json")) == []
