@@ -267,13 +267,20 @@ async def register(rt: Runtime, scope: arns.Scope, reg: Registration) -> Registe
 
     The two common calls take one statement each: a new device (an insert that does
     nothing when the token or the device id is taken) and the same device registering
-    again as the same user (an update that matches only then). Anything else, and both
-    when they do not apply, takes the full transaction.
+    again as the same user (an update that matches only then); on PostgreSQL one upsert
+    does both, a round trip each. Anything else, and both when they do not apply, takes
+    the full transaction.
     """
     _check(reg)
     app_arn = _application_arn(scope, reg)
     row = None if app_arn is None else _fast_row(rt, scope, reg, app_arn)
-    if app_arn is not None and row is not None:
+    if app_arn is not None and row is not None and rt.db.dialect == "postgresql":
+        arn = await rt.db.write_one_statement(store.upsert_registration, app_arn, row, rt.clock())
+        if arn is not None:
+            return Registered(
+                arn, app_arn, arn == row.arn, True, reg.user, reg.device_id, None, None
+            )
+    elif app_arn is not None and row is not None:
         now = rt.clock()
         arn = await rt.db.write_one_statement(store.refresh_registration, app_arn, row, now)
         if arn is not None:

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Insert, bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
 
 from pushgate.store.sqlite import RawStatement
 from pushgate.store.tables import endpoints as t
@@ -257,6 +258,48 @@ def refresh_registration(
         rows = _REFRESH_SQLITE.execute(conn, values)
         return str(rows[0][0]) if rows else None
     row = conn.execute(_REFRESH, values).first()
+    return None if row is None else str(row.arn)
+
+
+def _upsert_registration() -> Insert:
+    """PostgreSQL's one statement for both common registrations: insert the device's
+    endpoint, or, when the token is taken by the same device and user, refresh it."""
+    source = select(
+        apps.c.id, *(bindparam(name, type_=t.c[name].type) for name in _NEW_COLUMNS)
+    ).where(apps.c.arn == bindparam("application_arn"))
+    stmt = postgresql.insert(t).from_select(["application_id", *_NEW_COLUMNS], source)
+    refreshed = stmt.on_conflict_do_update(
+        index_elements=["application_id", "token"],
+        set_={
+            "enabled": True,
+            "disabled_at": None,
+            "locale": func.coalesce(stmt.excluded.locale, t.c.locale),
+            "custom_user_data": func.coalesce(stmt.excluded.custom_user_data, t.c.custom_user_data),
+            "updated_at": stmt.excluded.updated_at,
+            "token_updated_at": stmt.excluded.updated_at,
+        },
+        where=t.c.device_id.is_not_distinct_from(stmt.excluded.device_id)
+        & t.c.user_id.is_not_distinct_from(stmt.excluded.user_id),
+    )
+    result: Insert = refreshed.returning(t.c.arn)
+    return result
+
+
+_UPSERT_REGISTRATION = _upsert_registration()
+
+
+def upsert_registration(
+    conn: Connection, application_arn: str, e: EndpointRow, now: datetime
+) -> str | None:
+    """PostgreSQL: ``e``'s ARN when inserted, the existing endpoint's when refreshed; None
+    when the token belongs to another device or user, or the device id is taken (the
+    caller then takes the full path). One round trip for the two common cases."""
+    values = _values(e, now)
+    values["application_arn"] = application_arn
+    try:
+        row = conn.execute(_UPSERT_REGISTRATION, values).first()
+    except IntegrityError:  # the device id is taken, by an endpoint with another token
+        return None
     return None if row is None else str(row.arn)
 
 
