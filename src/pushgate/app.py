@@ -20,6 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from pushgate import logs, metrics
 from pushgate.api.access_log import AccessLog
 from pushgate.api.rest.auth import require_access_key
+from pushgate.api.rest.logs import router as logs_router
 from pushgate.api.rest.messages import router as messages_router
 from pushgate.api.rest.problems import (
     Problem,
@@ -43,6 +44,7 @@ from pushgate.jobs import PeriodicPruner, prune_policy
 from pushgate.oidc import OidcConfig, OidcVerifier
 from pushgate.providers.hosts import DeviceHosts
 from pushgate.settings import Settings, forwarded, unknown_env_vars
+from pushgate.signing_key import SigningKeyCache
 from pushgate.store import migrate
 from pushgate.store.database import Database
 
@@ -112,6 +114,7 @@ def engine_config(settings: Settings) -> EngineConfig:
         lease_seconds=settings.delivery_lease_seconds,
         fanout_chunk=settings.delivery_fanout_chunk,
         retry=RetryPolicy(max_attempts=settings.delivery_max_attempts),
+        delivery_log_stdout=settings.delivery_log_stdout,
     )
 
 
@@ -129,9 +132,11 @@ class PushgateApp:
         )
         self.rest.include_router(messages_router)
         self.rest.include_router(registrations_router)
+        self.rest.include_router(logs_router)
         self.rest.add_exception_handler(Problem, problem_response)
         self.rest.add_exception_handler(SnsError, domain_error_response)
         self.rest.add_exception_handler(RequestValidationError, validation_error_response)
+        self.signing_keys = SigningKeyCache(settings.data_dir)
         self._routes()
         self._asgi = AccessLog(self._dispatch) if settings.access_log else self._dispatch
 
@@ -149,6 +154,7 @@ class PushgateApp:
         for name in unknown_env_vars():
             log.warning("unknown setting %s ignored", name, extra={"action": "config_warning"})
         rt = build_runtime(self.settings)
+        self.signing_keys.get()  # the SNS message-signing key, made now, not on a request
         try:
             revision = await _migrate_and_bootstrap(rt, self.settings)
         except SecretKeyMismatch as exc:
@@ -225,6 +231,19 @@ class PushgateApp:
                 self.state.runtime, request.headers.get("accept", "")
             )
             return Response(body, media_type=content_type)
+
+        signing_keys = self.signing_keys
+
+        # The certificate that verifies the SNS messages sent to HTTP/S subscribers, served
+        # without authentication (an exception, like the health checks): Amazon SNS serves
+        # its certificates publicly, message validators fetch them anonymously, and a
+        # certificate holds only a public key.
+        @self.rest.get("/SimpleNotificationService-{cert_id}.pem", include_in_schema=False)
+        async def signing_certificate(cert_id: str) -> Response:
+            key = signing_keys.get()
+            if cert_id != key.cert_id:
+                raise Problem(404, "Not Found", "no such signing certificate")
+            return Response(key.cert_pem, media_type="application/x-pem-file")
 
 
 def create_app(settings: Settings) -> PushgateApp:

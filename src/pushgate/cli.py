@@ -7,6 +7,7 @@ names the variable.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from pathlib import Path
 from typing import Annotated, Any
@@ -19,7 +20,13 @@ from pushgate import logs
 from pushgate.app import build_runtime, create_app, prepare
 from pushgate.cli_prune import prune_app
 from pushgate.crypto import SecretKeyMismatch
-from pushgate.domain import access_keys, message_status, publish, registrations
+from pushgate.domain import (
+    access_keys,
+    delivery_logs,
+    message_status,
+    publish,
+    registrations,
+)
 from pushgate.domain.arns import Scope
 from pushgate.domain.errors import SnsError
 from pushgate.domain.messages import parse_message_attributes
@@ -299,6 +306,54 @@ def users_remove(user: str, database_url: DatabaseUrl = None, data_dir: DataDir 
     settings = _settings(database_url=database_url, data_dir=data_dir)
     removed = _with_runtime(settings, lambda rt: registrations.remove_user(rt, user))
     console.print(f"removed {len(removed)} endpoints of {user}")
+
+
+@app.command("logs")
+def delivery_logs_command(
+    application: Annotated[
+        str | None, typer.Option("--app", help="Only this platform application (ARN)")
+    ] = None,
+    status: Annotated[
+        str | None, typer.Option(help="SUCCESS or FAILURE", show_default=False)
+    ] = None,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Keep printing new records (Ctrl-C stops)")
+    ] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="One SNS-shaped JSON object per line")
+    ] = False,
+    show_tokens: Annotated[
+        bool, typer.Option("--show-tokens", help="Print device tokens in full, not masked")
+    ] = False,
+    database_url: DatabaseUrl = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Delivery status logs (applications with SuccessFeedbackRoleArn or
+    FailureFeedbackRoleArn), oldest first; device tokens masked unless --show-tokens."""
+    if status is not None and status.upper() not in (delivery_logs.SUCCESS, delivery_logs.FAILURE):
+        raise typer.BadParameter("SUCCESS or FAILURE", param_hint="--status")
+    settings = _settings(database_url=database_url, data_dir=data_dir)
+
+    async def tail(rt: Runtime) -> None:
+        after = 0
+        while True:
+            query = delivery_logs.LogFilter(
+                application_arn=application,
+                status=status.upper() if status else None,
+                after=after,
+                limit=500,
+            )
+            items, cursor = await delivery_logs.page(rt, query, show_tokens=show_tokens)
+            for item in items:
+                typer.echo(json.dumps(item) if as_json else delivery_logs.one_line(item))
+            after = int(items[-1]["id"]) if items else after
+            if cursor is None:
+                if not follow:
+                    return
+                await asyncio.sleep(1.0)
+
+    with contextlib.suppress(KeyboardInterrupt):
+        _with_runtime(settings, tail)
 
 
 @app.command("fake-providers")

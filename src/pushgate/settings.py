@@ -113,6 +113,9 @@ class Settings(BaseSettings):
         default=2000, ge=1, description="topic subscriptions expanded per transaction"
     )
     delivery_max_attempts: int = Field(default=10, ge=1, description="tries before giving up")
+    delivery_log_stdout: bool = Field(
+        default=False, description="also print delivery status logs as JSON lines on stdout"
+    )
     delivery_lease_seconds: float = Field(
         default=120.0,
         gt=0,

@@ -31,7 +31,7 @@ from sqlalchemy import Connection
 from pushgate.delivery.breaker import Breaker
 from pushgate.delivery.clients import ClientRegistry, ProviderClient, Unsupported
 from pushgate.delivery.retry import RetryPolicy
-from pushgate.domain import payloads
+from pushgate.domain import delivery_logs, payloads
 from pushgate.domain.messages import MessageAttribute
 from pushgate.domain.platforms import parse_platform
 from pushgate.domain.runtime import Runtime
@@ -40,6 +40,7 @@ from pushgate.metrics import ApplicationMetrics, failed_unattributed
 from pushgate.providers.notifications import Notification
 from pushgate.providers.outcomes import NO_RESPONSE, Outcome, SendResult
 from pushgate.store import applications as app_store
+from pushgate.store import delivery_logs as log_store
 from pushgate.store import endpoints as endpoint_store
 from pushgate.store import outbox
 from pushgate.store.applications import ApplicationRow
@@ -71,6 +72,8 @@ class EngineConfig:
     # The transport's own request timeout is 30 s.
     send_timeout_seconds: float = 45.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    # Delivery status logs also go to stdout as JSON lines (PUSHGATE_DELIVERY_LOG_STDOUT).
+    delivery_log_stdout: bool = False
 
 
 @dataclass(slots=True)
@@ -81,6 +84,7 @@ class _Job:
     target: outbox.Target | None = None
     request_id: str = ""
     notification: Notification | None = None
+    message: outbox.StoredMessage | None = None  # for delivery status logs
 
 
 @dataclass
@@ -92,6 +96,7 @@ class _Outcomes:
     new_tokens: list[tuple[int, str, str]] = field(default_factory=list)
     unhealthy: dict[int, str] = field(default_factory=dict)
     healthy: set[int] = field(default_factory=set)
+    logs: list[log_store.NewLog] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.finished) + len(self.retries) + len(self.released)
@@ -232,7 +237,13 @@ class DeliveryEngine:
             self._forget_messages({c.message_pk for c in claims})
         await self._refresh_apps({t.application_id for t in targets.values()})
         self._in_flight += len(claims)
-        return [_Job(c, targets.get(c.endpoint_id), self._request_id(c)) for c in claims]
+        messages = self._messages
+        return [
+            _Job(
+                c, targets.get(c.endpoint_id), self._request_id(c), None, messages.get(c.message_pk)
+            )
+            for c in claims
+        ]
 
     def _forget_messages(self, keep: set[int]) -> None:
         self._messages = {k: v for k, v in self._messages.items() if k in keep}
@@ -456,6 +467,7 @@ class DeliveryEngine:
             )
         out, retry = self._pending, self._config.retry
         breaker = self._breakers[app_id]
+        logged_from = len(out.finished)
         config_error = next(
             (
                 r.reason or "ConfigurationError"
@@ -527,10 +539,51 @@ class DeliveryEngine:
                     result.response[:_RESPONSE_LIMIT] or None,
                 )
             )
+        policy = delivery_logs.policy_for(self._apps[app_id].attributes)
+        if policy is not None and (failed or policy.success_rate > 0):
+            self._log_finished(app_id, policy, group, results, out.finished[logged_from:])
         metrics = self._app_metrics(app_id)
         metrics.count(delivered, failed, retried)
         # Only sends that got an answer: the others' time is a transport's timeout.
         metrics.observe_latencies(r.latency_ms / 1000 for r in results if r.status)
+
+    def _log_finished(
+        self,
+        app_id: int,
+        policy: delivery_logs.LogPolicy,
+        group: Sequence[_Job],
+        results: Sequence[SendResult],
+        finished: Sequence[outbox.Finished],
+    ) -> None:
+        """Delivery status logs of the deliveries of ``group`` that ``finished`` (sec. 6.3)."""
+        states = {f.id: f for f in finished}
+        app = self._apps[app_id]
+        for job, result in zip(group, results, strict=True):
+            done = states.get(job.claim.id)
+            success = done is not None and done.state == outbox.SENT
+            if done is None or job.message is None or not policy.logs(success):
+                continue
+            assert job.target is not None
+            self._pending.logs.append(
+                log_store.NewLog(
+                    app_id,
+                    app.arn,
+                    app.platform,
+                    log_store.SUCCESS if success else log_store.FAILURE,
+                    job.message.message_id,
+                    job.message.published_at,
+                    done.finished_at,
+                    result.status or None,
+                    delivery_logs.dwell_time_ms(
+                        job.message.published_at, done.finished_at, result.latency_ms
+                    ),
+                    job.target.token,
+                    job.claim.attempts,
+                    result.response[: delivery_logs.RESPONSE_LIMIT] or None,
+                    job.target.arn,
+                    done.reason,
+                )
+            )
 
     def _disable(self, target: outbox.Target, result: SendResult) -> None:
         """SNS disables an endpoint whose token the provider calls dead; not when the token
@@ -590,6 +643,7 @@ class DeliveryEngine:
                 app_store.mark_unhealthy(conn, app_id, reason, now)
             for app_id in batch.healthy - set(batch.unhealthy):
                 app_store.mark_healthy(conn, app_id)
+            log_store.insert_many(conn, batch.logs)
 
         try:
             await self._rt.db.write(tx)
@@ -597,6 +651,8 @@ class DeliveryEngine:
             # Put the outcomes back so that the next flush writes them.
             self._pending = _merge(batch, self._pending)
             raise
+        if batch.logs and self._config.delivery_log_stdout:
+            delivery_logs.write_lines(batch.logs)
 
 
 def _finished(
@@ -625,6 +681,7 @@ def _merge(a: _Outcomes, b: _Outcomes) -> _Outcomes:
         a.new_tokens + b.new_tokens,
         {**a.unhealthy, **b.unhealthy},
         a.healthy | b.healthy,
+        a.logs + b.logs,
     )
 
 

@@ -10,7 +10,8 @@ pushgate deletes, per :class:`PrunePolicy`:
 * **messages** published longer than ``message_retention`` ago whose every delivery is
   settled (sent, failed or expired; no fan-out pending), with their deliveries. A message
   still delivering stays however old it is. An idempotency key is remembered as long as
-  its message: after retention, publishing with the same key sends again.
+  its message: after retention, publishing with the same key sends again;
+* **delivery status logs** logged longer than ``message_retention`` ago.
 
 Each batch is its own short transaction (``batch_size`` rows), with a pause between
 batches, so pruning millions of rows never holds the database for long. A dry run walks
@@ -27,6 +28,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pushgate.domain.runtime import Runtime
+from pushgate.store import delivery_logs as log_store
 from pushgate.store import pruning as store
 from pushgate.store.pruning import DISABLED, STALE
 
@@ -121,6 +123,8 @@ class PruneReport:
     applications: dict[str, ApplicationReport] = field(default_factory=dict)
     messages: int = 0
     deliveries: int = 0
+    # Deleted delivery status logs (not counted by a dry run).
+    delivery_logs: int = 0
 
     @property
     def disabled(self) -> int:
@@ -186,6 +190,8 @@ async def prune(
     if policy.message_retention is not None:
         cutoff = (now - policy.message_retention).timestamp()
         await _prune_messages(rt, cutoff, report, batch_size, pause)
+        if not dry_run:
+            await _prune_delivery_logs(rt, cutoff, report, batch_size, pause)
     log.info(
         "pruning done" if not dry_run else "pruning dry run done",
         extra={
@@ -195,9 +201,21 @@ async def prune(
             "endpoints_stale": report.stale,
             "messages": report.messages,
             "deliveries": report.deliveries,
+            "delivery_logs": report.delivery_logs,
         },
     )
     return report
+
+
+async def _prune_delivery_logs(
+    rt: Runtime, cutoff: float, report: PruneReport, batch_size: int, pause: float
+) -> None:
+    while True:
+        deleted = await rt.db.write(log_store.delete_older_than, cutoff, batch_size)
+        report.delivery_logs += deleted
+        if deleted < batch_size:
+            return
+        await asyncio.sleep(pause)
 
 
 async def _prune_endpoints(

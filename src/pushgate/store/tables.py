@@ -190,3 +190,30 @@ deliveries = Table(
     Index("ix_deliveries_state_due_at", "state", "due_at"),
     Index("ix_deliveries_message_id_id", "message_id", "id"),
 )
+
+# Delivery status logs (SNS's SuccessFeedbackRoleArn / FailureFeedbackRoleArn): one row per
+# logged outcome, written in the same transaction as the outcome. No foreign keys: a log
+# outlives its application and endpoint, and is pruned with the messages' retention.
+delivery_logs = Table(
+    "delivery_logs",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("application_id", BigId, nullable=False),
+    Column("application_arn", String(512), nullable=False),
+    Column("platform", String(32), nullable=False),
+    Column("status", String(8), nullable=False),  # SUCCESS or FAILURE
+    Column("message_id", String(64), nullable=False),
+    Column("published_at", Float, nullable=False),
+    Column("logged_at", Float, nullable=False),
+    Column("status_code", Integer, nullable=True),
+    Column("dwell_time_ms", Integer, nullable=False),
+    Column("token", Text, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("provider_response", Text, nullable=True),
+    Column("destination", String(700), nullable=False),
+    Column("reason", String(256), nullable=True),
+    # Keyset paging per application; pruning and `since` by time; lookups by message.
+    Index("ix_delivery_logs_application_id_id", "application_id", "id"),
+    Index("ix_delivery_logs_logged_at", "logged_at"),
+    Index("ix_delivery_logs_message_id", "message_id"),
+)
