@@ -22,19 +22,20 @@ class Problem(Exception):
         self.headers = headers or {}
 
 
+def _problem(
+    status: int,
+    title: str,
+    detail: str,
+    headers: dict[str, str] | None = None,
+    **extra: object,
+) -> JSONResponse:
+    body = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_TYPE, headers=headers)
+
+
 async def problem_response(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, Problem)
-    return JSONResponse(
-        {"type": "about:blank", "title": exc.title, "status": exc.status, "detail": exc.detail},
-        status_code=exc.status,
-        media_type=PROBLEM_TYPE,
-        headers=exc.headers,
-    )
-
-
-def _problem(status: int, title: str, detail: str, **extra: object) -> JSONResponse:
-    body = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
-    return JSONResponse(body, status_code=status, media_type=PROBLEM_TYPE)
+    return _problem(exc.status, exc.title, exc.detail, exc.headers)
 
 
 async def domain_error_response(_request: Request, exc: Exception) -> JSONResponse:
