@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import os
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -144,6 +145,9 @@ def start_server(
             "PUSHGATE_PORT": str(port),
             "PUSHGATE_ACCESS_KEY_ID": ACCESS_KEY_ID,
             "PUSHGATE_SECRET_ACCESS_KEY": SECRET_ACCESS_KEY,
+            # The hooks that subscription tests subscribe but never serve: loopback port 9
+            # (discard), which nothing listens on. Loopback is refused unless allowed.
+            "PUSHGATE_SUBSCRIPTION_ALLOWED_HOSTS": "127.0.0.1:9",
         }
     )
     env.update(extra_env or {})
@@ -156,13 +160,18 @@ def start_server(
             stdout=log_file,
             stderr=subprocess.STDOUT,
         )
-    server = Server(f"http://127.0.0.1:{port}", database_url, data_dir, env, process, log_path)
+    # Serving TLS (PUSHGATE_TLS_CERT_FILE): by the name its certificate carries.
+    tls = "PUSHGATE_TLS_CERT_FILE" in env
+    url = f"https://localhost:{port}" if tls else f"http://127.0.0.1:{port}"
+    ca_file = env.get("PUSHGATE_PROVIDER_CA_FILE")
+    verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=ca_file) if ca_file else True
+    server = Server(url, database_url, data_dir, env, process, log_path)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"pushgate serve exited:\n{server.log()}")
         try:
-            if httpx.get(f"{server.url}/readyz", timeout=1).status_code == 200:
+            if httpx.get(f"{server.url}/readyz", timeout=1, verify=verify).status_code == 200:
                 return server
         except httpx.TransportError:
             pass

@@ -35,11 +35,13 @@ from pushgate.crypto import SecretBox, SecretKeyMismatch, load_or_create_key
 from pushgate.delivery.clients import ClientRegistry
 from pushgate.delivery.engine import DeliveryEngine, EngineConfig
 from pushgate.delivery.retry import RetryPolicy
+from pushgate.delivery.subscribers import SenderConfig, SubscriptionSender
 from pushgate.domain import access_keys
 from pushgate.domain.arns import Scope
 from pushgate.domain.errors import SnsError
 from pushgate.domain.registrations import OidcConfigs
 from pushgate.domain.runtime import Runtime
+from pushgate.domain.subscriber_posts import Links
 from pushgate.jobs import PeriodicPruner, prune_policy
 from pushgate.oidc import OidcConfig, OidcVerifier
 from pushgate.providers.hosts import DeviceHosts
@@ -47,6 +49,7 @@ from pushgate.settings import Settings, forwarded, unknown_env_vars
 from pushgate.signing_key import SigningKeyCache
 from pushgate.store import migrate
 from pushgate.store.database import Database
+from pushgate.subscriber_hosts import SubscriberHosts
 
 log = logging.getLogger("pushgate")
 
@@ -81,6 +84,9 @@ def build_runtime(settings: Settings) -> Runtime:
         device_hosts=DeviceHosts.from_settings(
             settings.wns_allowed_hosts, settings.mpns_allowed_hosts, settings.webpush_allowed_hosts
         ),
+        subscriber_hosts=SubscriberHosts.from_settings(
+            settings.subscription_allowed_hosts, settings.subscription_denied_hosts
+        ),
     )
 
 
@@ -102,6 +108,7 @@ class State:
     runtime: Runtime | None = None
     sns: SnsQueryApp | None = None
     engine: DeliveryEngine | None = None
+    subscribers: SubscriptionSender | None = None
     clients: ClientRegistry | None = None
     pruner: PeriodicPruner | None = None
 
@@ -174,6 +181,17 @@ class PushgateApp:
             self.state.clients = ClientRegistry(rt, self.settings)
             self.state.engine = DeliveryEngine(rt, self.state.clients, engine_config(self.settings))
             self.state.engine.start()
+            self.state.subscribers = SubscriptionSender(
+                rt,
+                lambda: Links(self.settings.effective_public_url, self.signing_keys.get()),
+                rt.subscriber_hosts,
+                SenderConfig(
+                    max_in_flight=self.settings.subscription_max_in_flight,
+                    lease_seconds=self.settings.delivery_lease_seconds,
+                    ca_file=self.settings.provider_ca_file,
+                ),
+            )
+            self.state.subscribers.start()
             if self.settings.prune_interval is not None:
                 self.state.pruner = PeriodicPruner(
                     rt,
@@ -198,6 +216,8 @@ class PushgateApp:
                 await self.state.pruner.stop()
             if self.state.engine is not None:
                 await self.state.engine.stop()
+            if self.state.subscribers is not None:
+                await self.state.subscribers.stop()
             if self.state.clients is not None:
                 await self.state.clients.close()
             await self.rest.state.oidc_verifier.close()

@@ -108,6 +108,9 @@ def serve(
         "server_header": False,
         "lifespan": "on",
     }
+    if settings.tls_cert_file is not None:
+        common["ssl_certfile"] = str(settings.tls_cert_file)
+        common["ssl_keyfile"] = str(settings.tls_key_file or settings.tls_cert_file)
     if settings.workers == 1:
         uvicorn.run(create_app(settings), **common)
         return

@@ -10,7 +10,10 @@ Counted where it happens, per platform application (label ``application``, its n
 * ``pushgate_failed_total{reason}``: deliveries given up on (provider verdict, retries
   exhausted, TTL expired, endpoint disabled, invalid payload ...);
 * ``pushgate_retries_total{reason}``: sends scheduled to be tried again;
-* ``pushgate_provider_latency_seconds``: a histogram of the time to the provider's answer.
+* ``pushgate_provider_latency_seconds``: a histogram of the time to the provider's answer;
+* ``pushgate_subscriber_posts_total{type,outcome}``: messages POSTed to HTTP/S
+  subscribers (``type`` Notification, SubscriptionConfirmation or
+  UnsubscribeConfirmation; ``outcome`` sent, failed or retry).
 
 Computed at scrape time from the database, so that every role (``api`` too) shows them:
 ``pushgate_queue_depth`` (deliveries due now and not claimed) and
@@ -83,6 +86,12 @@ LATENCY = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
 )
 
+SUBSCRIBER_POSTS = Counter(
+    "pushgate_subscriber_posts",
+    "Messages POSTed to HTTP/S subscribers, by SNS message type and outcome (sent, failed, retry).",
+    ("type", "outcome"),
+)
+
 # A reason becomes a label value as it is (APNs reasons, FCM error codes ...) when it looks
 # like a code; free text (a transport's message) becomes "Other", so that the number of
 # series stays bounded whatever a provider answers.
@@ -107,6 +116,10 @@ def count_published(target: str, endpoint_arn: str | None = None, n: int = 1) ->
     """Count ``n`` accepted messages to a ``target`` kind (endpoint, topic or user)."""
     application, platform = endpoint_labels(endpoint_arn) if endpoint_arn else ("", "")
     PUBLISHED.labels(target, application, platform).inc(n)
+
+
+def count_subscriber_post(kind: str, outcome: str) -> None:
+    SUBSCRIBER_POSTS.labels(kind, outcome).inc()
 
 
 class ApplicationMetrics:

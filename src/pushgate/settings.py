@@ -122,6 +122,30 @@ class Settings(BaseSettings):
         description="how long a claimed delivery is reserved before another worker may retry it",
     )
 
+    # Serve HTTPS (a PEM certificate chain and its key); else plain HTTP, for a proxy.
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = Field(
+        default=None, description="the certificate's private key; default: in the cert file"
+    )
+
+    # HTTP/HTTPS topic subscriptions. The URL under which subscribers reach this server:
+    # SubscribeURL, UnsubscribeURL and SigningCertURL start with it.
+    public_url: str | None = Field(
+        default=None, description="how subscribers reach this server; default http://host:port"
+    )
+    # Where subscriptions may POST (subscriber_hosts.py): host names, "*.suffix" wildcards,
+    # IP addresses or CIDR ranges, comma-separated. Private, loopback and link-local
+    # addresses (cloud metadata included) are refused unless allowed here explicitly.
+    subscription_allowed_hosts: str = Field(
+        default="", description="if set, the only hosts subscriptions may POST to"
+    )
+    subscription_denied_hosts: str = Field(
+        default="", description="hosts subscriptions may never POST to"
+    )
+    subscription_max_in_flight: int = Field(
+        default=200, ge=1, description="HTTP/S subscription requests in flight, per process"
+    )
+
     # Pruning beyond SNS: the worker role runs it every prune_interval; `pushgate prune` on
     # demand. Durations like 30d, 12h, 1d12h; 0 or off turns a rule off.
     prune_disabled_after: Duration = Field(
@@ -158,6 +182,14 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'pushgate.db').resolve()}"
+
+    @property
+    def effective_public_url(self) -> str:
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        scheme = "https" if self.tls_cert_file is not None else "http"
+        return f"{scheme}://{host}:{self.port}"
 
     @property
     def uses_sqlite(self) -> bool:

@@ -1,36 +1,24 @@
 """The SNS signing certificate, fetched anonymously from a running server, verifies a
 message signed with that server's key (read from its data dir, as the sender will use
-it). The verifier is written here from AWS's documented algorithm, not pushgate's code.
+it). The verifier (tests/sns_subscriber.py) follows AWS's documented algorithm, not pushgate's code.
 """
 
 from __future__ import annotations
 
-import base64
 import json
 import re
 from datetime import UTC, datetime
-from typing import Any
 
 import httpx
 import pytest
-from cryptography import x509
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from pushgate import signing_key
 from pushgate.domain import signing
 from tests.conftest import Server
+from tests.sns_subscriber import verify_with_certificate
 
 CERT_PATH = re.compile(r"/SimpleNotificationService-[0-9a-f]{32}\.pem")
-
-
-def _string_to_sign(msg: dict[str, Any]) -> bytes:
-    if msg["Type"] == "Notification":
-        names = ["Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type"]
-    else:
-        names = ["Message", "MessageId", "SubscribeURL", "Timestamp", "Token", "TopicArn", "Type"]
-    return "".join(f"{n}\n{msg[n]}\n" for n in names if n in msg).encode()
 
 
 def verify_with_fetched_cert(body: str) -> None:
@@ -38,12 +26,7 @@ def verify_with_fetched_cert(body: str) -> None:
     msg = json.loads(body)
     answer = httpx.get(msg["SigningCertURL"], timeout=10)
     assert answer.status_code == 200
-    public_key = x509.load_pem_x509_certificate(answer.content).public_key()
-    assert isinstance(public_key, rsa.RSAPublicKey)
-    algorithm = {"1": hashes.SHA1(), "2": hashes.SHA256()}[msg["SignatureVersion"]]
-    public_key.verify(
-        base64.b64decode(msg["Signature"]), _string_to_sign(msg), padding.PKCS1v15(), algorithm
-    )
+    verify_with_certificate(msg, answer.content)
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ signer: its own field lists, its own string to sign, cryptography's RSA verify.
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import re
@@ -15,13 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography import x509
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from pushgate import signing_key
 from pushgate.domain import signing
+from tests.sns_subscriber import verify_with_certificate
 
 TOPIC = "arn:aws:sns:us-east-1:123456789012:orders"
 CERT_URL = "https://pushgate.example/SimpleNotificationService-0123.pem"
@@ -31,29 +29,12 @@ WHEN = datetime(2024, 5, 6, 7, 8, 9, 123456, tzinfo=UTC)
 # --- the independent verifier -------------------------------------------------------------
 
 
-def _canonical(msg: dict[str, Any]) -> bytes:
-    if msg["Type"] == "Notification":
-        names = ["Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type"]
-    else:
-        names = ["Message", "MessageId", "SubscribeURL", "Timestamp", "Token", "TopicArn", "Type"]
-    out = ""
-    for name in names:
-        if name == "Subject" and name not in msg:
-            continue
-        out += name + "\n" + msg[name] + "\n"
-    return out.encode("utf-8")
-
-
 def verify(body: str, cert_pem: bytes) -> dict[str, Any]:
-    """Verify an SNS message body as a subscriber would; return it parsed."""
-    msg = json.loads(body)
-    algorithm = {"1": hashes.SHA1(), "2": hashes.SHA256()}[msg["SignatureVersion"]]
-    public_key = x509.load_pem_x509_certificate(cert_pem).public_key()
-    assert isinstance(public_key, rsa.RSAPublicKey)
-    public_key.verify(
-        base64.b64decode(msg["Signature"]), _canonical(msg), padding.PKCS1v15(), algorithm
-    )
-    return dict(msg)
+    """Verify an SNS message body as a subscriber would (tests/sns_subscriber.py, which
+    shares no code with pushgate's signer); return it parsed."""
+    msg: dict[str, Any] = json.loads(body)
+    verify_with_certificate(msg, cert_pem)
+    return msg
 
 
 # --- fixtures -----------------------------------------------------------------------------

@@ -39,7 +39,6 @@ from pushgate.store import outbox
 from pushgate.store.topics import TopicRow
 
 IDEMPOTENCY_ATTRIBUTE = "pushgate.IdempotencyKey"
-_MOBILE_PREFIX = "AWS.SNS.MOBILE."
 _E164 = re.compile(r"\+[1-9]\d{1,14}")
 
 
@@ -80,12 +79,12 @@ def _is_json(msg: PublishInput) -> bool:
     return msg.structure == "json"
 
 
-def _mobile_attributes(attributes: Mapping[str, MessageAttribute]) -> dict[str, list[str]]:
-    """What the outbox keeps of the attributes: only AWS.SNS.MOBILE.* shape a push."""
+def _stored_attributes(attributes: Mapping[str, MessageAttribute]) -> dict[str, list[str]]:
+    """What the outbox keeps of the attributes: ``AWS.SNS.MOBILE.*`` ones shape a push,
+    and HTTP/S subscribers receive them all (binary values as latin-1 text)."""
     return {
         name: [a.data_type, a.value if isinstance(a.value, str) else a.value.decode("latin-1")]
         for name, a in attributes.items()
-        if name.startswith(_MOBILE_PREFIX)
     }
 
 
@@ -117,7 +116,7 @@ def _new_message(
         body=msg.message,
         structure=structure,
         subject=msg.subject,
-        attributes=_mobile_attributes(attributes),
+        attributes=_stored_attributes(attributes),
         dedup_key=dedup_key,
         published_at=rt.clock().timestamp(),
     )

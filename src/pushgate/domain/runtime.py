@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pushgate.crypto import SecretBox
 from pushgate.providers.hosts import DeviceHosts
 from pushgate.store.database import Database
+from pushgate.subscriber_hosts import SubscriberHosts
 
 
 def utcnow() -> datetime:
@@ -50,3 +51,5 @@ class Runtime:
     work: WorkSignal = field(default_factory=WorkSignal)
     # Where device-supplied URLs (WNS/MPNS channels, Web Push endpoints) may point.
     device_hosts: DeviceHosts = field(default_factory=DeviceHosts)
+    # Where HTTP/S subscriptions may POST.
+    subscriber_hosts: SubscriberHosts = field(default_factory=SubscriberHosts)

@@ -1,7 +1,11 @@
 """Subscriptions of topics: ``application`` (platform endpoints), ``http`` and ``https``.
 
 Application subscriptions are confirmed at once. HTTP/S subscriptions wait, as on SNS,
-for ``ConfirmSubscription`` with the token of their ``SubscriptionConfirmation`` message.
+for ``ConfirmSubscription`` with the token of their ``SubscriptionConfirmation`` message,
+which Subscribe queues for the subscriber (``store/subscription_deliveries.py``; the
+delivery worker POSTs it). The token confirms for two days (specs/sns-api.md sec. 7).
+Unsubscribing a confirmed HTTP/S subscription queues an ``UnsubscribeConfirmation`` whose
+token restores the subscription, as SNS's does.
 """
 
 from __future__ import annotations
@@ -11,14 +15,16 @@ import secrets
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import Connection
 
-from pushgate.domain import arns, pagination, topics
+from pushgate.domain import arns, delivery_policy, pagination, topics
 from pushgate.domain.attributes import bool_text, parse_bool
-from pushgate.domain.errors import InvalidParameter, NotFound
+from pushgate.domain.errors import AuthorizationError, InvalidParameter, NotFound
 from pushgate.domain.runtime import Runtime
 from pushgate.store import endpoints as endpoint_store
+from pushgate.store import subscription_deliveries as posts
 from pushgate.store import subscriptions as store
 from pushgate.store.subscriptions import SubscriptionRow
 
@@ -34,15 +40,10 @@ SETTABLE = (
 )
 PENDING_ARN = "PendingConfirmation"
 HTTP_PROTOCOLS = ("http", "https")
+TOKEN_LIFETIME_SECONDS = 2 * 24 * 3600
 # What an attribute that was never set reads as, when a repeated Subscribe names it.
 _DEFAULTS = {"RawMessageDelivery": "false"}
 _JSON_ATTRIBUTES = ("FilterPolicy", "DeliveryPolicy", "RedrivePolicy", "ReplayPolicy")
-_HTTP_DELIVERY_POLICY: dict[str, object] = {
-    "healthyRetryPolicy": topics.HEALTHY_RETRY_POLICY,
-    "sicklyRetryPolicy": None,
-    "throttlePolicy": None,
-    "guaranteed": False,
-}
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,8 @@ def _check_attribute(name: str, value: str, prefix: str) -> None:
             f"{prefix}FilterPolicyScope: Invalid value [{value}]. Please use either "
             "MessageBody or MessageAttributes"
         )
+    if name == "DeliveryPolicy" and value:
+        delivery_policy.validate_subscription_policy(value, prefix)
     if name in _JSON_ATTRIBUTES and value:
         try:
             parsed = json.loads(value)
@@ -104,13 +107,6 @@ def _same(name: str, stored: str | None, wanted: str) -> bool:
     return False
 
 
-def _effective_delivery_policy(sub: SubscriptionRow) -> str:
-    """The HTTP/S retry policy in force: SNS's default, overridden by the subscription's."""
-    policy = dict(_HTTP_DELIVERY_POLICY)
-    policy.update(json.loads(sub.attributes.get("DeliveryPolicy") or "{}"))
-    return json.dumps(policy, separators=(",", ":"))
-
-
 async def subscribe(
     rt: Runtime,
     scope: arns.Scope,
@@ -129,11 +125,14 @@ async def subscribe(
     target = endpoint or ""
     if protocol in HTTP_PROTOCOLS and not target.lower().startswith(protocol + "://"):
         raise InvalidParameter("Invalid parameter: Endpoint must match the specified protocol")
+    if protocol in HTTP_PROTOCOLS and (refused := rt.subscriber_hosts.refusal(target)):
+        raise InvalidParameter(f"Invalid parameter: Endpoint Reason: {refused}")
     for key in attributes:
         if key not in SETTABLE:
             raise InvalidParameter("Invalid parameter: Attributes Reason: AttributeName")
     for key, value in attributes.items():
         _check_attribute(key, value, "Invalid parameter: Attributes Reason: ")
+    now = rt.clock()
 
     def tx(conn: Connection) -> str:
         topic = topics.get_or_404(conn, topic_arn)
@@ -151,6 +150,8 @@ async def subscribe(
                     "different attributes"
                 )
             sub = existing
+            if sub.pending:  # SNS sends the confirmation again
+                _request_confirmation(conn, sub, now.timestamp())
         else:
             pending = protocol != "application"
             sub = SubscriptionRow(
@@ -164,18 +165,72 @@ async def subscribe(
                 pending=pending,
                 confirmation_token=secrets.token_hex(64) if pending else None,
             )
-            store.insert_one(conn, sub, rt.clock())
+            sub.id = store.insert_one(conn, sub, now)
+            if pending:
+                _request_confirmation(conn, sub, now.timestamp())
         if sub.pending and not return_arn:
             return "pending confirmation"
         return sub.arn
 
-    return await rt.db.write(tx)
+    arn = await rt.db.write(tx)
+    if protocol in HTTP_PROTOCOLS:
+        rt.work.notify()
+    return arn
 
 
-async def unsubscribe(rt: Runtime, arn: str) -> None:
-    """Idempotent for a well-formed ARN that names nothing."""
+def _request_confirmation(conn: Connection, sub: SubscriptionRow, now: float) -> None:
+    """Queue a SubscriptionConfirmation; its token confirms for two days from now."""
+    assert sub.confirmation_token is not None
+    store.set_confirmation_expiry(conn, sub.id, now + TOKEN_LIFETIME_SECONDS)
+    posts.enqueue_confirmation(
+        conn,
+        posts.NewConfirmation(
+            kind=posts.SUBSCRIPTION_CONFIRMATION,
+            sns_message_id=str(uuid.uuid4()),
+            subscription_id=sub.id,
+            subscription_arn=sub.arn,
+            topic_arn=sub.topic_arn,
+            url=sub.endpoint,
+            token=sub.confirmation_token,
+        ),
+        now,
+    )
+
+
+async def unsubscribe(rt: Runtime, arn: str, *, signed: bool = True) -> None:
+    """Idempotent for a well-formed ARN that names nothing. A confirmed HTTP/S subscriber
+    is told with an UnsubscribeConfirmation. ``signed`` False is the UnsubscribeURL
+    followed without credentials: refused when the subscription was confirmed with
+    AuthenticateOnUnsubscribe."""
     arns.check_subscription_arn(arn)
-    await rt.db.write(store.delete_one, arn)
+    now = rt.clock().timestamp()
+
+    def tx(conn: Connection) -> bool:
+        sub = store.get(conn, arn)
+        if sub is None:
+            return False
+        if not signed and store.authenticates_unsubscribe(conn, sub.id):
+            raise AuthorizationError("Unsubscribe of this subscription requires authentication")
+        store.delete_one(conn, arn)
+        if sub.protocol not in HTTP_PROTOCOLS or sub.pending:
+            return False
+        posts.enqueue_confirmation(
+            conn,
+            posts.NewConfirmation(
+                kind=posts.UNSUBSCRIBE_CONFIRMATION,
+                sns_message_id=str(uuid.uuid4()),
+                subscription_id=sub.id,
+                subscription_arn=sub.arn,
+                topic_arn=sub.topic_arn,
+                url=sub.endpoint,
+                token=secrets.token_hex(64),
+            ),
+            now,
+        )
+        return True
+
+    if await rt.db.write(tx):
+        rt.work.notify()
 
 
 def _get_or_404(conn: Connection, arn: str) -> SubscriptionRow:
@@ -187,7 +242,12 @@ def _get_or_404(conn: Connection, arn: str) -> SubscriptionRow:
 
 async def get_attributes(rt: Runtime, arn: str) -> dict[str, str]:
     arns.check_subscription_arn(arn)
-    sub = await rt.db.read(_get_or_404, arn)
+
+    def tx(conn: Connection) -> tuple[SubscriptionRow, str | None]:
+        sub = _get_or_404(conn, arn)
+        return sub, topics.get_or_404(conn, sub.topic_arn).attributes.get("DeliveryPolicy")
+
+    sub, topic_policy = await rt.db.read(tx)
     attributes = {
         "ConfirmationWasAuthenticated": bool_text(not sub.pending),
         "Endpoint": sub.endpoint,
@@ -201,7 +261,9 @@ async def get_attributes(rt: Runtime, arn: str) -> dict[str, str]:
     }
     attributes.update(sub.attributes)
     if sub.protocol in HTTP_PROTOCOLS:
-        attributes["EffectiveDeliveryPolicy"] = _effective_delivery_policy(sub)
+        attributes["EffectiveDeliveryPolicy"] = delivery_policy.effective_json(
+            topic_policy, sub.attributes.get("DeliveryPolicy")
+        )
     return attributes
 
 
@@ -226,19 +288,65 @@ async def set_attribute(rt: Runtime, arn: str, name: str, value: str | None) -> 
     await rt.db.write(tx)
 
 
-async def confirm(rt: Runtime, scope: arns.Scope, topic_arn: str, token: str) -> str:
+async def confirm(
+    rt: Runtime,
+    scope: arns.Scope,
+    topic_arn: str,
+    token: str,
+    *,
+    authenticate_on_unsubscribe: bool = False,
+) -> str:
+    """Confirm the pending subscription that ``token`` was sent to (again: idempotent), or
+    restore the one an UnsubscribeConfirmation with ``token`` said goodbye to."""
     topics.check_arn(topic_arn, scope)
+    now = rt.clock()
 
     def tx(conn: Connection) -> str:
-        topics.get_or_404(conn, topic_arn)
+        topic = topics.get_or_404(conn, topic_arn)
         sub = store.by_confirmation_token(conn, token)
-        if sub is None or sub.topic_arn != topic_arn:
+        if sub is None:
+            return _restore(conn, topic.id, topic_arn, token, now)
+        expires_at = store.confirmation_expiry(conn, sub.id)
+        if sub.topic_arn != topic_arn or (
+            sub.pending and expires_at is not None and expires_at < now.timestamp()
+        ):
             raise InvalidParameter("Invalid parameter: Token")
         sub.pending = False
         store.save(conn, sub)
+        if authenticate_on_unsubscribe:
+            store.set_authenticate_on_unsubscribe(conn, sub.id)
         return sub.arn
 
     return await rt.db.write(tx)
+
+
+def _restore(conn: Connection, topic_id: int, topic_arn: str, token: str, now: datetime) -> str:
+    sent = posts.unsubscribe_by_token(conn, token)
+    if (
+        sent is None
+        or sent.topic_arn != topic_arn
+        or sent.created_at + TOKEN_LIFETIME_SECONDS < now.timestamp()
+    ):
+        raise InvalidParameter("Invalid parameter: Token")
+    protocol = sent.url.split(":", 1)[0].lower()
+    existing = store.find(conn, topic_id, protocol, sent.url) or store.get(
+        conn, sent.subscription_arn
+    )
+    if existing is not None:
+        return existing.arn
+    restored = SubscriptionRow(
+        id=0,
+        arn=sent.subscription_arn,
+        topic_id=topic_id,
+        topic_arn=topic_arn,
+        protocol=protocol,
+        endpoint=sent.url,
+        attributes={},
+        pending=False,
+        confirmation_token=None,
+    )
+    store.insert_one(conn, restored, now)
+    return restored.arn
 
 
 async def list_page(

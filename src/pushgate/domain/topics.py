@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection
 
-from pushgate.domain import arns, pagination
+from pushgate.domain import arns, delivery_policy, pagination
 from pushgate.domain.attributes import reject_unknown
 from pushgate.domain.errors import (
     InvalidParameter,
@@ -53,26 +53,6 @@ _NOT_FIFO = (
 )
 _NAME = re.compile(r"[A-Za-z0-9_\-]+")
 MAX_NAME = 256  # with the ".fifo" suffix of a FIFO topic
-# SNS's default retry policy for HTTP/S deliveries (sec. 4.14), shared with subscriptions.
-HEALTHY_RETRY_POLICY = {
-    "minDelayTarget": 20,
-    "maxDelayTarget": 20,
-    "numRetries": 3,
-    "numMaxDelayRetries": 0,
-    "numNoDelayRetries": 0,
-    "numMinDelayRetries": 0,
-    "backoffFunction": "linear",
-}
-_DEFAULT_DELIVERY_POLICY = json.dumps(
-    {
-        "http": {
-            "defaultHealthyRetryPolicy": HEALTHY_RETRY_POLICY,
-            "disableSubscriptionOverrides": False,
-            "defaultRequestPolicy": {"headerContentType": "text/plain; charset=UTF-8"},
-        }
-    },
-    separators=(",", ":"),
-)
 
 
 @dataclass(frozen=True)
@@ -124,7 +104,9 @@ def _check_value(name: str, value: str, prefix: str) -> str:
         raise InvalidParameter(
             f"{prefix}SignatureVersion: Invalid value [{value}]. Must be 1 or 2."
         )
-    if name in ("Policy", "DeliveryPolicy", "DataProtectionPolicy", "ArchivePolicy") and value:
+    if name == "DeliveryPolicy" and value:
+        delivery_policy.validate_topic_policy(value, prefix)
+    if name in ("Policy", "DataProtectionPolicy", "ArchivePolicy") and value:
         try:
             json.loads(value)
         except ValueError:
@@ -219,7 +201,7 @@ async def get_attributes(rt: Runtime, scope: arns.Scope, arn: str) -> dict[str, 
         confirmed, pending = subscription_store.counts(conn, topic.id)
         attributes = {
             "DisplayName": "",
-            "EffectiveDeliveryPolicy": _DEFAULT_DELIVERY_POLICY,
+            "EffectiveDeliveryPolicy": delivery_policy.effective_topic_json(None),
             "Owner": rt.account_id,
             "Policy": _default_policy(arn, rt.account_id),
             "SubscriptionsConfirmed": str(confirmed),
@@ -229,7 +211,9 @@ async def get_attributes(rt: Runtime, scope: arns.Scope, arn: str) -> dict[str, 
         }
         attributes.update(topic.attributes)
         if "DeliveryPolicy" in topic.attributes:
-            attributes["EffectiveDeliveryPolicy"] = topic.attributes["DeliveryPolicy"]
+            attributes["EffectiveDeliveryPolicy"] = delivery_policy.effective_topic_json(
+                topic.attributes["DeliveryPolicy"]
+            )
         return attributes
 
     return await rt.db.read(tx)

@@ -16,7 +16,7 @@ the topic, and a crash loses nothing and duplicates nothing.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -32,6 +32,7 @@ from sqlalchemy import (
     update,
 )
 
+from pushgate.store import subscription_deliveries
 from pushgate.store.sqlite import RawStatement
 from pushgate.store.tables import deliveries as d
 from pushgate.store.tables import endpoints as e
@@ -334,7 +335,9 @@ def release(conn: Connection, released: Sequence[tuple[int, float]]) -> None:
 @dataclass(frozen=True, slots=True)
 class FanoutJob:
     message_pk: int
+    message_id: str
     topic_id: int
+    topic_arn: str
     cursor: int
     published_at: float
 
@@ -352,11 +355,18 @@ def claim_fanout(conn: Connection, now: float, lease_until: float) -> FanoutJob 
         update(m)
         .where(m.c.id.in_(due.scalar_subquery()))
         .values(fanout_due_at=lease_until)
-        .returning(m.c.id, m.c.topic_id, m.c.fanout_cursor, m.c.published_at)
+        .returning(
+            m.c.id,
+            m.c.message_id,
+            m.c.topic_id,
+            m.c.target_arn,
+            m.c.fanout_cursor,
+            m.c.published_at,
+        )
     ).first()
     if row is None:
         return None
-    return FanoutJob(row[0], row[1], row[2], row[3])
+    return FanoutJob(*row)
 
 
 def expand_fanout(
@@ -365,9 +375,10 @@ def expand_fanout(
     """Turn the next ``chunk`` subscriptions of the topic into deliveries.
 
     Returns the job advanced past them (None when the topic is exhausted) and the number
-    of deliveries created. Only confirmed ``application`` subscriptions whose endpoint
-    exists and is enabled get one. Nothing is written if another worker has advanced the
-    job meanwhile (its lease ran out): then ``(None, 0)``.
+    of push deliveries created. Confirmed ``application`` subscriptions whose endpoint
+    exists and is enabled get a push delivery; confirmed HTTP/S subscriptions a
+    Notification (:mod:`pushgate.store.subscription_deliveries`). Nothing is written if
+    another worker has advanced the job meanwhile (its lease ran out): then ``(None, 0)``.
     """
     in_topic = (s.c.topic_id == job.topic_id, s.c.id > job.cursor)
     upper = conn.execute(
@@ -398,6 +409,14 @@ def expand_fanout(
     created = conn.execute(
         insert(d).from_select(["message_id", "endpoint_id", "state", "due_at", "attempts"], source)
     ).rowcount
+    subscription_deliveries.expand(
+        conn,
+        message_pk=job.message_pk,
+        sns_message_id=job.message_id,
+        topic_arn=job.topic_arn,
+        in_chunk=(*in_topic, s.c.id <= upper),
+        published_at=job.published_at,
+    )
     advanced = conn.execute(
         update(m)
         .where(m.c.id == job.message_pk, m.c.fanout_cursor == job.cursor)
@@ -412,7 +431,7 @@ def expand_fanout(
         raise LostLease(job.message_pk)
     if done:
         return None, created
-    return FanoutJob(job.message_pk, job.topic_id, upper, job.published_at), created
+    return replace(job, cursor=upper), created
 
 
 def release_fanout(conn: Connection, job: FanoutJob, due_at: float) -> None:

@@ -124,3 +124,21 @@ def page(
     )
     rows = conn.execute(query.order_by(s.c.id).limit(limit))
     return [_row(r) for r in rows]
+
+
+def set_confirmation_expiry(conn: Connection, sub_id: int, expires_at: float) -> None:
+    conn.execute(update(s).where(s.c.id == sub_id).values(confirmation_expires_at=expires_at))
+
+
+def confirmation_expiry(conn: Connection, sub_id: int) -> float | None:
+    value = conn.execute(select(s.c.confirmation_expires_at).where(s.c.id == sub_id)).scalar()
+    return float(value) if value is not None else None
+
+
+def set_authenticate_on_unsubscribe(conn: Connection, sub_id: int) -> None:
+    conn.execute(update(s).where(s.c.id == sub_id).values(authenticate_on_unsubscribe=True))
+
+
+def authenticates_unsubscribe(conn: Connection, sub_id: int) -> bool:
+    value = conn.execute(select(s.c.authenticate_on_unsubscribe).where(s.c.id == sub_id)).scalar()
+    return bool(value)

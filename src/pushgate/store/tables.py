@@ -29,6 +29,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 
@@ -135,6 +136,10 @@ subscriptions = Table(
     Column("attributes", JSON, nullable=False),
     Column("pending", Boolean, nullable=False, default=False),
     Column("confirmation_token", String(256), nullable=True, unique=True),
+    # Epoch seconds after which the confirmation token no longer confirms (SNS: 2 days).
+    Column("confirmation_expires_at", Float, nullable=True),
+    # ConfirmSubscription's AuthenticateOnUnsubscribe: the UnsubscribeURL then needs a key.
+    Column("authenticate_on_unsubscribe", Boolean, nullable=False, server_default=false()),
     Column("created_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("topic_id", "protocol", "endpoint"),
     # Fan-out walks a topic's subscriptions in id order, a chunk at a time.
@@ -157,7 +162,7 @@ messages = Table(
     # The parsed MessageStructure=json object, else None.
     Column("structure", JSON(none_as_null=True), nullable=True),
     Column("subject", Text, nullable=True),
-    # The AWS.SNS.MOBILE.* message attributes that shape the push: {name: [type, value]}.
+    # The message attributes, {name: [type, value]}: AWS.SNS.MOBILE.* ones shape a push.
     Column("attributes", JSON, nullable=False),
     # "{target}\n{key}" for an idempotent publish; a second publish with it is not sent.
     Column("dedup_key", String(1024), nullable=True, unique=True),
@@ -216,4 +221,35 @@ delivery_logs = Table(
     Index("ix_delivery_logs_application_id_id", "application_id", "id"),
     Index("ix_delivery_logs_logged_at", "logged_at"),
     Index("ix_delivery_logs_message_id", "message_id"),
+)
+
+# The outbox of HTTP/HTTPS subscriptions: one row per SNS message POSTed to a subscriber,
+# a topic message's Notification or a (Un)SubscriptionConfirmation. Claimed with a lease,
+# like ``deliveries``. It names its subscription by id and copies its ARN and URL: an
+# UnsubscribeConfirmation goes out after the subscription is gone.
+subscription_deliveries = Table(
+    "subscription_deliveries",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    # Notification, SubscriptionConfirmation or UnsubscribeConfirmation.
+    Column("kind", String(32), nullable=False),
+    Column("message_pk", BigId, ForeignKey("messages.id", ondelete="CASCADE"), nullable=True),
+    Column("sns_message_id", String(64), nullable=False),
+    Column("subscription_id", BigId, nullable=False),
+    Column("subscription_arn", String(600), nullable=False),
+    Column("topic_arn", String(512), nullable=False),
+    Column("url", Text, nullable=False),
+    # A confirmation's token (an UnsubscribeConfirmation's restores the subscription).
+    Column("token", String(256), nullable=True),
+    Column("state", String(16), nullable=False),
+    Column("due_at", Float, nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("status_code", Integer, nullable=True),
+    Column("reason", String(256), nullable=True),
+    Column("response", Text, nullable=True),
+    Column("created_at", Float, nullable=False),
+    Column("finished_at", Float, nullable=True),
+    Index("ix_subscription_deliveries_state_due_at", "state", "due_at"),
+    Index("ix_subscription_deliveries_message_pk", "message_pk"),
+    Index("ix_subscription_deliveries_token", "token"),
 )

@@ -118,11 +118,40 @@ async def subscribe(rt: Runtime, scope: Scope, p: Params) -> str:
 
 async def confirm_subscription(rt: Runtime, scope: Scope, p: Params) -> str:
     topic_arn, token = p.required("TopicArn"), p.required("Token")
-    return el("SubscriptionArn", await subscriptions.confirm(rt, scope, topic_arn, token))
+    arn = await subscriptions.confirm(
+        rt,
+        scope,
+        topic_arn,
+        token,
+        authenticate_on_unsubscribe=p.boolean("AuthenticateOnUnsubscribe"),
+    )
+    return el("SubscriptionArn", arn)
 
 
 async def unsubscribe(rt: Runtime, scope: Scope, p: Params) -> None:
     await subscriptions.unsubscribe(rt, p.required("SubscriptionArn"))
+
+
+# --- The links in the messages sent to HTTP/S subscribers -----------------------------
+# A subscriber follows SubscribeURL and UnsubscribeURL with a plain GET, without
+# credentials, as on SNS: the confirmation token is the credential of the first; the
+# second works unless the subscription was confirmed with AuthenticateOnUnsubscribe.
+
+
+def _scope_of(rt: Runtime, arn: str) -> Scope:
+    """The scope an ARN names (its region), for calls that carry no signature."""
+    parts = arn.split(":")
+    return Scope(rt.account_id, parts[3] if len(parts) > 3 and parts[3] else "-")
+
+
+async def confirm_subscription_link(rt: Runtime, p: Params) -> str:
+    topic_arn, token = p.required("TopicArn"), p.required("Token")
+    arn = await subscriptions.confirm(rt, _scope_of(rt, topic_arn), topic_arn, token)
+    return el("SubscriptionArn", arn)
+
+
+async def unsubscribe_link(rt: Runtime, p: Params) -> None:
+    await subscriptions.unsubscribe(rt, p.required("SubscriptionArn"), signed=False)
 
 
 def _subscription_list(page: subscriptions.SubscriptionPage) -> str:
@@ -290,4 +319,10 @@ ACTIONS: dict[str, Handler] = {
     "ListTagsForResource": list_tags_for_resource,
     "Publish": publish,
     "PublishBatch": publish_batch,
+}
+
+LinkHandler = Callable[[Runtime, Params], Awaitable[str | None]]
+LINK_ACTIONS: dict[str, LinkHandler] = {
+    "ConfirmSubscription": confirm_subscription_link,
+    "Unsubscribe": unsubscribe_link,
 }

@@ -11,7 +11,7 @@ import uuid
 from typing import Any
 
 from pushgate.api.sns import xml
-from pushgate.api.sns.actions import ACTIONS
+from pushgate.api.sns.actions import ACTIONS, LINK_ACTIONS
 from pushgate.api.sns.auth import SecretCache, authenticate
 from pushgate.api.sns.params import Params
 from pushgate.domain.arns import Scope
@@ -78,6 +78,9 @@ class SnsQueryApp:
         action = params.get("Action")
         # Logged even when authentication fails, so cut to a sane length first.
         scope[ACTION_KEY] = action[:MAX_LOGGED_ACTION] if action else action
+        link = LINK_ACTIONS.get(action or "")
+        if scope["method"] == "GET" and link is not None and not _signed(headers, params):
+            return xml.success(action or "", await link(self._rt, params), request_id)
         signed = await authenticate(
             self._secrets,
             method=scope["method"],
@@ -107,3 +110,8 @@ async def _read_body(receive: Any) -> bytes:
         chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)
+
+
+def _signed(headers: dict[str, str], params: Params) -> bool:
+    """Whether a request carries SigV4 credentials, in a header or presigned."""
+    return "authorization" in headers or params.get("X-Amz-Signature") is not None
