@@ -7,7 +7,10 @@ Three loops share the process's event loop:
 * **send** claims due deliveries in batches, groups them by platform application, builds
   each message's payload once per application, and hands every group to its provider
   client; up to ``max_in_flight`` deliveries are out at once;
-* **record** writes the outcomes of many sends in one transaction.
+* **record** writes the outcomes of many sends in one transaction, with the application
+  events they raise (:mod:`pushgate.domain.events`): EndpointUpdated when a dead token
+  disables an endpoint or a canonical token replaces its token, and DeliveryFailure when a
+  direct publish (to an endpoint or a user, never a topic's) fails for good.
 
 Every step is at-least-once: a claim is a lease, so deliveries of a process that dies are
 claimed again when their lease runs out. A clean stop (SIGTERM) stops claiming, lets sends
@@ -31,7 +34,7 @@ from sqlalchemy import Connection
 from pushgate.delivery.breaker import Breaker
 from pushgate.delivery.clients import ClientRegistry, ProviderClient, Unsupported
 from pushgate.delivery.retry import RetryPolicy
-from pushgate.domain import delivery_logs, payloads
+from pushgate.domain import delivery_logs, events, payloads
 from pushgate.domain.messages import MessageAttribute
 from pushgate.domain.platforms import parse_platform
 from pushgate.domain.runtime import Runtime
@@ -87,6 +90,28 @@ class _Job:
     message: outbox.StoredMessage | None = None  # for delivery status logs
 
 
+@dataclass(slots=True)
+class _Watched:
+    """A provider's verdict on an endpoint whose application wants EndpointUpdated events:
+    its token is dead (``new_token`` None) or has a canonical replacement."""
+
+    app: ApplicationRow
+    target: outbox.Target
+    new_token: str | None
+
+
+@dataclass(slots=True)
+class _Failure:
+    """A DeliveryFailure event to write with the delivery's outcome."""
+
+    app: ApplicationRow
+    endpoint_arn: str
+    message_id: str
+    attempts: int
+    failure_type: str
+    failure_message: str
+
+
 @dataclass
 class _Outcomes:
     finished: list[outbox.Finished] = field(default_factory=list)
@@ -97,6 +122,9 @@ class _Outcomes:
     unhealthy: dict[int, str] = field(default_factory=dict)
     healthy: set[int] = field(default_factory=set)
     logs: list[log_store.NewLog] = field(default_factory=list)
+    # Only for applications with event topics (the common case has none).
+    watched: list[_Watched] = field(default_factory=list)
+    failures: list[_Failure] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.finished) + len(self.retries) + len(self.released)
@@ -277,10 +305,39 @@ class DeliveryEngine:
             state = outbox.EXPIRED if reason == "NotificationTTLExpired" else outbox.FAILED
             out.finished.append(outbox.Finished(job.claim.id, state, None, reason, None, now, None))
             self._count_unsendable(job, reason)
+            if job.target is not None:
+                self._unsendable_failure(job, job.target.application_id, reason)
             self._done([job])
         for app_id, group in groups.items():
             self._send_group(app_id, group, now)
         self._kick_recorder()
+
+    def _unsendable_failure(self, job: _Job, app_id: int, reason: str) -> None:
+        """The DeliveryFailure event of a delivery finished without a send, if wanted."""
+        app = self._apps.get(app_id)
+        if app is None or events.topic_of(app.attributes, events.DELIVERY_FAILURE) is None:
+            return
+        failure_type = _UNSENDABLE_FAILURES.get(reason, events.FAILED_PERMANENTLY)
+        message = _UNSENDABLE_MESSAGES.get(reason, reason)
+        self._delivery_failed(app, job, failure_type, events.failure_message(message, None))
+
+    def _delivery_failed(
+        self, app: ApplicationRow, job: _Job, failure_type: str, failure_message: str
+    ) -> None:
+        """Queue a DeliveryFailure event for ``job``, when it delivers a direct publish."""
+        message, target = job.message, job.target
+        if message is None or message.topic_id is not None or target is None:
+            return
+        self._pending.failures.append(
+            _Failure(
+                app,
+                target.arn,
+                message.message_id,
+                job.claim.attempts,
+                failure_type,
+                failure_message,
+            )
+        )
 
     def _count_unsendable(self, job: _Job, reason: str) -> None:
         label = reason if reason in _UNSENDABLE_REASONS else "InvalidPayload"
@@ -371,6 +428,7 @@ class DeliveryEngine:
                         job.claim.id, outbox.FAILED, None, exc.reason[:256], None, now, None
                     )
                 )
+                self._unsendable_failure(job, app_id, exc.reason)
             self._app_metrics(app_id).failed(exc.reason, len(group))
             self._done(group)
             return
@@ -494,6 +552,10 @@ class DeliveryEngine:
                 out.healthy.add(app_id)
         else:
             breaker.probing = False  # no verdict (network trouble): probe again later
+        app = self._apps[app_id]
+        # The applications that want events; None for the others (nearly all).
+        watched = app if events.topic_of(app.attributes, events.UPDATED) else None
+        failures = app if events.topic_of(app.attributes, events.DELIVERY_FAILURE) else None
         # Counted per group, not per delivery (metrics.ApplicationMetrics).
         delivered = 0
         failed: dict[str, int] = {}
@@ -506,18 +568,32 @@ class DeliveryEngine:
                 delivered += 1
                 out.finished.append(_finished(claim.id, outbox.SENT, result, now))
                 if outcome is Outcome.UPDATE_TOKEN and result.new_token:
-                    out.new_tokens.append((target.id, target.token, result.new_token))
+                    if watched is None:
+                        out.new_tokens.append((target.id, target.token, result.new_token))
+                    else:
+                        out.watched.append(_Watched(watched, target, result.new_token))
                 continue
             if outcome is Outcome.DISABLE_ENDPOINT:
-                self._disable(target, result)
+                self._disable(target, result, watched)
             if outcome in (Outcome.DISABLE_ENDPOINT, Outcome.FAIL_PERMANENT):
                 failed[result.reason] = failed.get(result.reason, 0) + 1
                 out.finished.append(_finished(claim.id, outbox.FAILED, result, now))
+                if failures is not None:
+                    kind = (
+                        events.INVALID_PLATFORM_TOKEN
+                        if outcome is Outcome.DISABLE_ENDPOINT
+                        else events.FAILED_PERMANENTLY
+                    )
+                    self._delivery_failed(failures, job, kind, _failure_message(result))
                 continue
             # RETRY_BACKOFF, RETRY_AFTER, and credential errors (held by the breaker).
             if retry.exhausted(claim.attempts):
                 failed[result.reason] = failed.get(result.reason, 0) + 1
                 out.finished.append(_finished(claim.id, outbox.FAILED, result, now))
+                if failures is not None:
+                    self._delivery_failed(
+                        failures, job, events.FAILED_PERMANENTLY, _failure_message(result)
+                    )
                 continue
             due = now + retry.delay(claim.attempts, result.retry_after)
             if config_error is not None:
@@ -528,6 +604,9 @@ class DeliveryEngine:
                 out.finished.append(
                     _finished(claim.id, outbox.EXPIRED, result, now, "NotificationTTLExpired")
                 )
+                if failures is not None:
+                    message = events.failure_message("NotificationTTLExpired", result.reason)
+                    self._delivery_failed(failures, job, events.TTL_EXPIRED, message)
                 continue
             retried[result.reason] = retried.get(result.reason, 0) + 1
             out.retries.append(
@@ -585,12 +664,18 @@ class DeliveryEngine:
                 )
             )
 
-    def _disable(self, target: outbox.Target, result: SendResult) -> None:
+    def _disable(
+        self, target: outbox.Target, result: SendResult, watched: ApplicationRow | None
+    ) -> None:
         """SNS disables an endpoint whose token the provider calls dead; not when the token
-        was registered again after the provider's verdict (an app reinstall)."""
+        was registered again after the provider's verdict (an app reinstall). ``watched``:
+        the application, when it wants EndpointUpdated events."""
         if _registered_after(target, result.invalid_since_ms):
             return
-        self._pending.dead.append((target.id, target.token))
+        if watched is None:
+            self._pending.dead.append((target.id, target.token))
+        else:
+            self._pending.watched.append(_Watched(watched, target, None))
         log.info(
             "endpoint disabled: provider reports a dead token",
             extra={
@@ -627,12 +712,19 @@ class DeliveryEngine:
 
     async def _flush(self) -> None:
         batch = self._pending
-        if not (len(batch) or batch.dead or batch.new_tokens or batch.unhealthy or batch.healthy):
+        if not (
+            len(batch)
+            or batch.dead
+            or batch.new_tokens
+            or batch.watched
+            or batch.unhealthy
+            or batch.healthy
+        ):
             return
         self._pending = _Outcomes()
         clock = self._rt.clock
 
-        def tx(conn: Connection) -> None:
+        def tx(conn: Connection) -> int:
             now = clock()
             outbox.record(conn, batch.finished, batch.retries)
             outbox.release(conn, batch.released)
@@ -644,15 +736,62 @@ class DeliveryEngine:
             for app_id in batch.healthy - set(batch.unhealthy):
                 app_store.mark_healthy(conn, app_id)
             log_store.insert_many(conn, batch.logs)
+            if not (batch.watched or batch.failures):
+                return 0
+            return _write_events(conn, batch, now)
 
         try:
-            await self._rt.db.write(tx)
+            emitted = await self._rt.db.write(tx)
         except BaseException:
             # Put the outcomes back so that the next flush writes them.
             self._pending = _merge(batch, self._pending)
             raise
+        if emitted:
+            self._rt.work.notify()  # the events' fan-outs
         if batch.logs and self._config.delivery_log_stdout:
             delivery_logs.write_lines(batch.logs)
+
+
+def _write_events(conn: Connection, batch: _Outcomes, now: datetime) -> int:
+    """Apply the watched endpoints' verdicts, and write the events of ``batch`` (in the
+    flush's transaction); how many events were written."""
+    emitter = events.Emitter(conn, now)
+    for w in batch.watched:
+        target = w.target
+        if w.new_token is None:
+            changed = endpoint_store.disable_if_dead(conn, target.id, target.token, now)
+        else:
+            changed = endpoint_store.replace_token(conn, target.id, target.token, w.new_token, now)
+        if changed:
+            emitter.emit(w.app, events.UPDATED, target.arn)
+    for f in batch.failures:
+        emitter.emit(
+            f.app,
+            events.DELIVERY_FAILURE,
+            f.endpoint_arn,
+            MessageId=f.message_id,
+            DeliveryAttempts=f.attempts,
+            FailureType=f.failure_type,
+            FailureMessage=f.failure_message,
+        )
+    return emitter.count
+
+
+def _failure_message(result: SendResult) -> str:
+    return events.failure_message(result.reason, result.response)
+
+
+# DeliveryFailure's FailureType and FailureMessage for deliveries finished without a send
+# (the others: a payload that cannot be built, a platform pushgate cannot send to).
+_UNSENDABLE_FAILURES = {
+    "EndpointDisabled": events.ENDPOINT_DISABLED,
+    "NotificationTTLExpired": events.TTL_EXPIRED,
+}
+_UNSENDABLE_MESSAGES = {
+    "EndpointDisabled": "Endpoint is disabled",
+    "PlatformApplicationDisabled": "Platform application is disabled",
+    "NotificationTTLExpired": "NotificationTTLExpired",
+}
 
 
 def _finished(
@@ -682,6 +821,8 @@ def _merge(a: _Outcomes, b: _Outcomes) -> _Outcomes:
         {**a.unhealthy, **b.unhealthy},
         a.healthy | b.healthy,
         a.logs + b.logs,
+        a.watched + b.watched,
+        a.failures + b.failures,
     )
 
 

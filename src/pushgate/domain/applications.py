@@ -293,7 +293,8 @@ async def set_attributes(
 
 
 async def delete(rt: Runtime, arn: str) -> None:
-    """Idempotent; the application's endpoints go with it."""
+    """Idempotent; the application's endpoints go with it, without EndpointDeleted
+    events: the application and its event settings are gone (domain/events.py)."""
     arns.check_application_arn(arn)
     await rt.db.write(store.delete_one, arn)
 

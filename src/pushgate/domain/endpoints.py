@@ -3,6 +3,10 @@
 The duplicate-token rule is the one clients depend on most: the same token with the same
 (explicitly given) attributes returns the existing ARN; with different ones it is an error
 whose message carries the existing ARN, which clients extract with a regular expression.
+
+Each change reports its application event (:mod:`pushgate.domain.events`): EndpointCreated
+only for a new endpoint (not for the existing one returned again), EndpointUpdated only
+when an attribute changed, EndpointDeleted only when an endpoint was deleted.
 """
 
 from __future__ import annotations
@@ -10,10 +14,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import Connection
 
-from pushgate.domain import arns, pagination
+from pushgate.domain import arns, events, pagination
 from pushgate.domain.applications import get_or_404 as get_application_or_404
 from pushgate.domain.attributes import bool_text, parse_bool, reject_unknown, require_map
 from pushgate.domain.errors import InvalidParameter, NotFound
@@ -21,6 +26,7 @@ from pushgate.domain.platforms import APPLE_PLATFORMS, Platform, parse_platform
 from pushgate.domain.runtime import Runtime
 from pushgate.providers import hosts, webpush
 from pushgate.providers.hosts import DeviceHosts
+from pushgate.store import applications as app_store
 from pushgate.store import endpoints as store
 from pushgate.store.endpoints import EndpointRow
 
@@ -198,9 +204,10 @@ async def create(
     ):
         return fast.arn
 
-    def tx(conn: Connection) -> str:
-        # The application is missing, the token is taken, or the request is invalid: the
-        # full path, with its checks in SNS's order.
+    def tx(conn: Connection) -> tuple[str, bool]:
+        # The application is missing, the token is taken, the request is invalid, or the
+        # application wants EndpointCreated events: the full path, with its checks in
+        # SNS's order.
         app = get_application_or_404(conn, application_arn)
         platform = _platform_of(app.platform)
         row = endpoint_row(scope, platform, app.platform, app.name, token, given, rt.device_hosts)
@@ -214,11 +221,15 @@ async def create(
             )
             if not same:
                 raise already_exists(existing.arn)
-            return existing.arn
-        store.insert_one(conn, row, rt.clock())
-        return row.arn
+            return existing.arn, False  # nothing was created: no event
+        now = rt.clock()
+        store.insert_one(conn, row, now)
+        return row.arn, events.emit(conn, app, events.CREATED, row.arn, now)
 
-    return await rt.db.write(tx)
+    arn, emitted = await rt.db.write(tx)
+    if emitted:
+        rt.work.notify()
+    return arn
 
 
 def _get_or_404(conn: Connection, arn: str) -> EndpointRow:
@@ -226,6 +237,15 @@ def _get_or_404(conn: Connection, arn: str) -> EndpointRow:
     if endpoint is None:
         raise NotFound("Endpoint does not exist")
     return endpoint
+
+
+def _emit_for(
+    conn: Connection, application_id: int, event_type: str, endpoint_arn: str, now: datetime
+) -> bool:
+    """Emit ``event_type`` for an endpoint of the application with this id (when the
+    application wants it); True when an event was written."""
+    apps = app_store.by_ids(conn, [application_id])
+    return bool(apps) and events.emit(conn, apps[0], event_type, endpoint_arn, now)
 
 
 async def get_attributes(rt: Runtime, arn: str) -> dict[str, str]:
@@ -237,8 +257,9 @@ async def set_attributes(rt: Runtime, arn: str, attributes: Mapping[str, str]) -
     arns.check_endpoint_arn(arn)
     require_map(attributes)
 
-    def tx(conn: Connection) -> None:
+    def tx(conn: Connection) -> bool:
         endpoint = _get_or_404(conn, arn)
+        before = public_attributes(endpoint)
         app_platform = arn.split(":", 5)[5].split("/")[1]
         platform = _platform_of(app_platform)
         reject_unknown(attributes, _allowed(platform))
@@ -262,17 +283,30 @@ async def set_attributes(rt: Runtime, arn: str, attributes: Mapping[str, str]) -
             endpoint.extra_attributes = {**(endpoint.extra_attributes or {}), **extra}
         if platform is Platform.BAIDU and (extra or token_changed):
             _check_baidu(endpoint.token, endpoint.extra_attributes)
+        now = rt.clock()
         store.save(
-            conn, endpoint, rt.clock(), token_changed=token_changed, enabled_changed=enabled_changed
+            conn, endpoint, now, token_changed=token_changed, enabled_changed=enabled_changed
         )
+        if public_attributes(endpoint) == before:
+            return False  # nothing changed: no EndpointUpdated
+        return _emit_for(conn, endpoint.application_id, events.UPDATED, arn, now)
 
-    await rt.db.write(tx)
+    if await rt.db.write(tx):
+        rt.work.notify()
 
 
 async def delete(rt: Runtime, arn: str) -> None:
     """Idempotent; subscriptions naming the endpoint stay, as on SNS."""
     arns.check_endpoint_arn(arn)
-    await rt.db.write(store.delete_one, arn)
+
+    def tx(conn: Connection) -> bool:
+        application_id = store.delete_one(conn, arn)
+        if application_id is None:
+            return False  # nothing was deleted: no EndpointDeleted
+        return _emit_for(conn, application_id, events.DELETED, arn, rt.clock())
+
+    if await rt.db.write(tx):
+        rt.work.notify()
 
 
 async def list_page(rt: Runtime, application_arn: str, next_token: str | None) -> EndpointPage:

@@ -16,6 +16,9 @@ pushgate deletes, per :class:`PrunePolicy`:
 Each batch is its own short transaction (``batch_size`` rows), with a pause between
 batches, so pruning millions of rows never holds the database for long. A dry run walks
 the same batches and deletes nothing.
+
+A pruned endpoint of an application with an ``EventEndpointDeleted`` topic gets its
+EndpointDeleted event (:mod:`pushgate.domain.events`), written in its batch's transaction.
 """
 
 from __future__ import annotations
@@ -27,7 +30,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import Connection
+
+from pushgate.domain import events
 from pushgate.domain.runtime import Runtime
+from pushgate.store import applications as app_store
 from pushgate.store import delivery_logs as log_store
 from pushgate.store import pruning as store
 from pushgate.store.pruning import DISABLED, STALE
@@ -228,10 +235,32 @@ async def _prune_endpoints(
             gone = found
             cursor = found[-1].id if len(found) == batch_size else None
         else:
-            gone, cursor = await rt.db.write(store.delete_endpoints, rules, cursor, batch_size)
+            gone, cursor, emitted = await rt.db.write(
+                _delete_endpoints, rt, rules, cursor, batch_size
+            )
+            if emitted:
+                rt.work.notify()
         for endpoint in gone:
             report.count(endpoint)
         await asyncio.sleep(pause)
+
+
+def _delete_endpoints(
+    conn: Connection, rt: Runtime, rules: store.EndpointRules, after_id: int, limit: int
+) -> tuple[list[store.PrunableEndpoint], int | None, int]:
+    """One batch of :func:`store.delete_endpoints`, with the EndpointDeleted events of the
+    applications that want them; also how many events were written."""
+    gone, cursor = store.delete_endpoints(conn, rules, after_id, limit)
+    watched = {g.application_arn for g in gone if g.deleted_event_topic is not None}
+    if not watched:
+        return gone, cursor, 0
+    emitter = events.Emitter(conn, rt.clock())
+    apps = {arn: app_store.get(conn, arn) for arn in sorted(watched)}
+    for endpoint in gone:
+        app = apps.get(endpoint.application_arn)
+        if app is not None:
+            emitter.emit(app, events.DELETED, endpoint.arn)
+    return gone, cursor, emitter.count
 
 
 async def _prune_messages(

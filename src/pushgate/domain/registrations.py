@@ -19,6 +19,11 @@ re-create it when deleted, and update the token and re-enable it when they chang
 Concurrent registrations of the same token end with one endpoint: the token (and the
 device id) are unique per application, and the loser of an insert race is retried and
 finds the winner's endpoint (:meth:`pushgate.store.database.Database.write`).
+
+Application events (:mod:`pushgate.domain.events`) report what a registration changed:
+EndpointCreated for a new endpoint, EndpointDeleted for a device's stale endpoint, and
+EndpointUpdated when the token, the user, CustomUserData or Enabled changed; a
+registration that changes none of them reports nothing.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection
 
-from pushgate.domain import arns
+from pushgate.domain import arns, events
 from pushgate.domain.applications import get_or_404 as get_application_or_404
 from pushgate.domain.endpoints import endpoint_row
 from pushgate.domain.errors import InvalidParameter, NotFound, SnsError
@@ -124,8 +129,10 @@ def resolve_application(
 
 def _apply(
     conn: Connection, scope: arns.Scope, rt: Runtime, reg: Registration, now: datetime
-) -> Registered:
+) -> tuple[Registered, int]:
+    """The registration, and how many events it wrote."""
     app = resolve_application(conn, scope, reg.application, reg.platform)
+    emitter = events.Emitter(conn, now)
     platform = parse_platform(app.platform)
     assert platform is not None
     given = dict(reg.attributes or {})
@@ -141,13 +148,19 @@ def _apply(
     if device is not None and holder is not None and device.id != holder.id:
         store.delete_by_id(conn, device.id)  # the device's old token is dead
         replaced, device = device.arn, None
+        emitter.emit(app, events.DELETED, replaced)
     current = holder or device
     if current is None:
         wanted.application_id = app.id
         wanted.user_id, wanted.device_id, wanted.locale = reg.user, reg.device_id, reg.locale
         store.insert_one(conn, wanted, now)
-        return Registered(wanted.arn, app.arn, True, True, reg.user, reg.device_id, None, replaced)
-    return _update(conn, app, current, wanted, reg, now, replaced)
+        emitter.emit(app, events.CREATED, wanted.arn)
+        registered = Registered(
+            wanted.arn, app.arn, True, True, reg.user, reg.device_id, None, replaced
+        )
+    else:
+        registered = _update(conn, app, current, wanted, reg, now, replaced, emitter)
+    return registered, emitter.count
 
 
 def _update(
@@ -158,8 +171,11 @@ def _update(
     reg: Registration,
     now: datetime,
     replaced: str | None,
+    emitter: events.Emitter,
 ) -> Registered:
     previous = current.user_id if current.user_id != reg.user else None
+    before = (current.token, current.enabled, current.user_id, current.custom_user_data)
+    before_extra = current.extra_attributes
     enabled_changed = not current.enabled
     current.token, current.enabled = wanted.token, True
     current.user_id = reg.user
@@ -174,6 +190,9 @@ def _update(
     # Every registration refreshes the token (token_updated_at), changed or not: the device
     # proved it is alive, and stale-token pruning must not take it.
     store.save(conn, current, now, token_changed=True, enabled_changed=enabled_changed)
+    after = (current.token, current.enabled, current.user_id, current.custom_user_data)
+    if after != before or current.extra_attributes != before_extra:
+        emitter.emit(app, events.UPDATED, current.arn)
     return Registered(
         current.arn,
         app.arn,
@@ -269,7 +288,9 @@ async def register(rt: Runtime, scope: arns.Scope, reg: Registration) -> Registe
     nothing when the token or the device id is taken) and the same device registering
     again as the same user (an update that matches only then); on PostgreSQL one upsert
     does both, a round trip each. Anything else, and both when they do not apply, takes
-    the full transaction.
+    the full transaction; so does every registration in an application with an
+    EventEndpointCreated or EventEndpointUpdated topic (the one-statement paths skip it),
+    since only the transaction can write the events with the change.
     """
     _check(reg)
     app_arn = _application_arn(scope, reg)
@@ -287,7 +308,10 @@ async def register(rt: Runtime, scope: arns.Scope, reg: Registration) -> Registe
             return Registered(arn, app_arn, False, True, reg.user, reg.device_id, None, None)
         if await rt.db.write_one_statement(store.insert_new, app_arn, row, now):
             return Registered(row.arn, app_arn, True, True, reg.user, reg.device_id, None, None)
-    return await rt.db.write(lambda conn: _apply(conn, scope, rt, reg, rt.clock()))
+    registered, emitted = await rt.db.write(lambda conn: _apply(conn, scope, rt, reg, rt.clock()))
+    if emitted:
+        rt.work.notify()
+    return registered
 
 
 async def devices(rt: Runtime, user: str) -> list[UserDevice]:
@@ -300,16 +324,39 @@ async def remove_device(rt: Runtime, user: str, endpoint_arn: str) -> None:
     """Delete one endpoint of ``user``; NotFound when it is not theirs (or gone)."""
     _check_id(user, "user")
 
-    def tx(conn: Connection) -> None:
+    def tx(conn: Connection) -> int:
         endpoint = store.get(conn, endpoint_arn)
         if endpoint is None or endpoint.user_id != user:
             raise NotFound("Endpoint does not exist")
         store.delete_by_id(conn, endpoint.id)
+        return _emit_deleted(conn, [(endpoint.arn, endpoint.application_id)], rt.clock())
 
-    await rt.db.write(tx)
+    if await rt.db.write(tx):
+        rt.work.notify()
 
 
 async def remove_user(rt: Runtime, user: str) -> list[str]:
     """Logout everywhere, or account deletion: every endpoint of ``user`` is deleted."""
     _check_id(user, "user")
-    return await rt.db.write(store.delete_of_user, user)
+
+    def tx(conn: Connection) -> tuple[list[str], int]:
+        deleted = store.delete_of_user(conn, user)
+        return [arn for arn, _ in deleted], _emit_deleted(conn, deleted, rt.clock())
+
+    removed, emitted = await rt.db.write(tx)
+    if emitted:
+        rt.work.notify()
+    return removed
+
+
+def _emit_deleted(conn: Connection, deleted: list[tuple[str, int]], now: datetime) -> int:
+    """EndpointDeleted for each ``(endpoint ARN, application id)``; how many were written."""
+    if not deleted:
+        return 0
+    apps = {a.id: a for a in app_store.by_ids(conn, sorted({app_id for _, app_id in deleted}))}
+    emitter = events.Emitter(conn, now)
+    for arn, app_id in deleted:
+        app = apps.get(app_id)
+        if app is not None:
+            emitter.emit(app, events.DELETED, arn)
+    return emitter.count

@@ -6,7 +6,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Insert, bindparam, delete, func, insert, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Insert,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
@@ -84,12 +94,21 @@ _NEW_COLUMNS = (
 )
 
 
+def _no_topic_for(*attributes: str) -> list[ColumnElement[bool]]:
+    """The application names no topic for these events (domain/events.py).
+
+    The one-statement fast paths cannot write an event in their statement, so they skip an
+    application that wants one, and its request takes the full path, which does.
+    """
+    return [apps.c.attributes[name].as_string().is_(None) for name in attributes]
+
+
 def _insert_new(dialect_insert: Any) -> Insert:
     """INSERT .. SELECT the application's id .. ON CONFLICT DO NOTHING: the token, or the
     device id of a registration, is already taken."""
     source = select(
         apps.c.id, *(bindparam(name, type_=t.c[name].type) for name in _NEW_COLUMNS)
-    ).where(apps.c.arn == bindparam("application_arn"))
+    ).where(apps.c.arn == bindparam("application_arn"), *_no_topic_for("EventEndpointCreated"))
     stmt: Insert = (
         dialect_insert(t)
         .from_select(["application_id", *_NEW_COLUMNS], source)
@@ -122,7 +141,8 @@ def _values(e: EndpointRow, now: datetime) -> dict[str, Any]:
 
 def insert_new(conn: Connection, application_arn: str, e: EndpointRow, now: datetime) -> bool:
     """Insert ``e`` into the application named by ARN in one statement, unless the application
-    does not exist or already has the token: False then, and nothing is written.
+    does not exist, already has the token, or wants EndpointCreated events: False then, and
+    nothing is written.
 
     The common case of CreatePlatformEndpoint, a new token, costs one statement instead of
     three (read the application, look for the token, insert).
@@ -195,8 +215,10 @@ def save(
     conn.execute(_SAVES[(token_changed, enabled_changed)], values)
 
 
-def delete_one(conn: Connection, arn: str) -> None:
-    conn.execute(delete(t).where(t.c.arn == arn))
+def delete_one(conn: Connection, arn: str) -> int | None:
+    """Delete the endpoint; its application's id, None when there was none."""
+    row = conn.execute(delete(t).where(t.c.arn == arn).returning(t.c.application_id)).first()
+    return None if row is None else int(row[0])
 
 
 # --- the registration service: devices and users ------------------------------------------
@@ -215,7 +237,9 @@ _REFRESH = (
     update(t)
     .where(
         t.c.application_id
-        == select(apps.c.id).where(apps.c.arn == bindparam("application_arn")).scalar_subquery(),
+        == select(apps.c.id)
+        .where(apps.c.arn == bindparam("application_arn"), *_no_topic_for("EventEndpointUpdated"))
+        .scalar_subquery(),
         t.c.token == bindparam("b_token"),
         t.c.device_id.is_not_distinct_from(bindparam("b_device_id", type_=t.c.device_id.type)),
         t.c.user_id.is_not_distinct_from(bindparam("b_user_id", type_=t.c.user_id.type)),
@@ -244,7 +268,8 @@ def refresh_registration(
 ) -> str | None:
     """The common re-registration in one statement: the same device (or none), token and
     user as stored. Enables the endpoint and refreshes its token's age; the ARN, or None
-    when nothing matched exactly (the caller then takes the full path)."""
+    when nothing matched exactly, or the application wants EndpointUpdated events (the
+    caller then takes the full path)."""
     values = {
         "application_arn": application_arn,
         "b_token": e.token,
@@ -263,10 +288,14 @@ def refresh_registration(
 
 def _upsert_registration() -> Insert:
     """PostgreSQL's one statement for both common registrations: insert the device's
-    endpoint, or, when the token is taken by the same device and user, refresh it."""
+    endpoint, or, when the token is taken by the same device and user, refresh it. Not for
+    an application that wants EndpointCreated or EndpointUpdated events."""
     source = select(
         apps.c.id, *(bindparam(name, type_=t.c[name].type) for name in _NEW_COLUMNS)
-    ).where(apps.c.arn == bindparam("application_arn"))
+    ).where(
+        apps.c.arn == bindparam("application_arn"),
+        *_no_topic_for("EventEndpointCreated", "EventEndpointUpdated"),
+    )
     stmt = postgresql.insert(t).from_select(["application_id", *_NEW_COLUMNS], source)
     refreshed = stmt.on_conflict_do_update(
         index_elements=["application_id", "token"],
@@ -292,8 +321,9 @@ def upsert_registration(
     conn: Connection, application_arn: str, e: EndpointRow, now: datetime
 ) -> str | None:
     """PostgreSQL: ``e``'s ARN when inserted, the existing endpoint's when refreshed; None
-    when the token belongs to another device or user, or the device id is taken (the
-    caller then takes the full path). One round trip for the two common cases."""
+    when the token belongs to another device or user, the device id is taken, or the
+    application wants endpoint events (the caller then takes the full path). One round
+    trip for the two common cases."""
     values = _values(e, now)
     values["application_arn"] = application_arn
     try:
@@ -336,10 +366,12 @@ def of_user(conn: Connection, user_id: str, *, enabled_only: bool = False) -> li
     ]
 
 
-def delete_of_user(conn: Connection, user_id: str) -> list[str]:
-    """Delete every endpoint of ``user_id``; their ARNs."""
-    rows = conn.execute(delete(t).where(t.c.user_id == user_id).returning(t.c.arn))
-    return [r.arn for r in rows]
+def delete_of_user(conn: Connection, user_id: str) -> list[tuple[str, int]]:
+    """Delete every endpoint of ``user_id``; their ARNs and application ids."""
+    rows = conn.execute(
+        delete(t).where(t.c.user_id == user_id).returning(t.c.arn, t.c.application_id)
+    )
+    return [(r.arn, int(r.application_id)) for r in rows]
 
 
 def page(conn: Connection, application_id: int, after_id: int, limit: int) -> list[EndpointRow]:
@@ -364,6 +396,13 @@ def disable_dead(conn: Connection, dead: list[tuple[int, str]], now: datetime) -
     whose token changed since the send keeps its new token and stays enabled."""
     if dead:
         conn.execute(_DISABLE, [{"eid": i, "sent_token": tok, "now": now} for i, tok in dead])
+
+
+def disable_if_dead(conn: Connection, endpoint_id: int, sent_token: str, now: datetime) -> bool:
+    """:func:`disable_dead` for one endpoint: True when it was disabled just now (for an
+    EndpointUpdated event), False when it was disabled already or has a new token."""
+    result = conn.execute(_DISABLE, {"eid": endpoint_id, "sent_token": sent_token, "now": now})
+    return result.rowcount == 1
 
 
 def replace_token(conn: Connection, endpoint_id: int, old: str, new: str, now: datetime) -> bool:

@@ -56,6 +56,8 @@ class PrunableEndpoint:
     application_arn: str
     # DISABLED or STALE; an endpoint that meets both rules counts as disabled.
     reason: str
+    # The topic the application's EventEndpointDeleted names, if any (domain/events.py).
+    deleted_event_topic: str | None = None
 
 
 def _utc(moment: datetime) -> datetime:
@@ -86,14 +88,15 @@ def prunable_endpoints(
     """The next ``limit`` endpoints (by id, after ``after_id``) that the rules condemn."""
     disabled, either = _conditions(rules)
     reason = literal(STALE) if disabled is None else case((disabled, DISABLED), else_=STALE)
+    topic = apps.c.attributes["EventEndpointDeleted"].as_string()
     rows = conn.execute(
-        select(e.c.id, e.c.arn, apps.c.arn, reason)
+        select(e.c.id, e.c.arn, apps.c.arn, reason, topic)
         .join(apps, apps.c.id == e.c.application_id)
         .where(e.c.id > after_id, either)
         .order_by(e.c.id)
         .limit(limit)
     )
-    return [PrunableEndpoint(r[0], r[1], r[2], r[3]) for r in rows]
+    return [PrunableEndpoint(r[0], r[1], r[2], r[3], r[4] or None) for r in rows]
 
 
 def delete_endpoints(
