@@ -182,16 +182,21 @@ def _request_confirmation(conn: Connection, sub: SubscriptionRow, now: float) ->
     """Queue a SubscriptionConfirmation; its token confirms for two days from now."""
     assert sub.confirmation_token is not None
     store.set_confirmation_expiry(conn, sub.id, now + TOKEN_LIFETIME_SECONDS)
+    _send(conn, posts.SUBSCRIPTION_CONFIRMATION, sub, sub.confirmation_token, now)
+
+
+def _send(conn: Connection, kind: str, sub: SubscriptionRow, token: str, now: float) -> None:
+    """Queue a (Un)SubscriptionConfirmation carrying ``token`` for the subscriber."""
     posts.enqueue_confirmation(
         conn,
         posts.NewConfirmation(
-            kind=posts.SUBSCRIPTION_CONFIRMATION,
+            kind=kind,
             sns_message_id=str(uuid.uuid4()),
             subscription_id=sub.id,
             subscription_arn=sub.arn,
             topic_arn=sub.topic_arn,
             url=sub.endpoint,
-            token=sub.confirmation_token,
+            token=token,
         ),
         now,
     )
@@ -214,19 +219,7 @@ async def unsubscribe(rt: Runtime, arn: str, *, signed: bool = True) -> None:
         store.delete_one(conn, arn)
         if sub.protocol not in HTTP_PROTOCOLS or sub.pending:
             return False
-        posts.enqueue_confirmation(
-            conn,
-            posts.NewConfirmation(
-                kind=posts.UNSUBSCRIBE_CONFIRMATION,
-                sns_message_id=str(uuid.uuid4()),
-                subscription_id=sub.id,
-                subscription_arn=sub.arn,
-                topic_arn=sub.topic_arn,
-                url=sub.endpoint,
-                token=secrets.token_hex(64),
-            ),
-            now,
-        )
+        _send(conn, posts.UNSUBSCRIBE_CONFIRMATION, sub, secrets.token_hex(64), now)
         return True
 
     if await rt.db.write(tx):

@@ -32,14 +32,14 @@ from sqlalchemy import (
     update,
 )
 
-from pushgate.store import subscription_deliveries
+from pushgate.store import leases, subscription_deliveries
 from pushgate.store.sqlite import RawStatement
 from pushgate.store.tables import deliveries as d
 from pushgate.store.tables import endpoints as e
 from pushgate.store.tables import messages as m
 from pushgate.store.tables import subscriptions as s
 
-QUEUED, SENT, FAILED, EXPIRED = "queued", "sent", "failed", "expired"
+QUEUED, SENT, FAILED, EXPIRED = leases.QUEUED, "sent", "failed", "expired"
 STATES = (QUEUED, SENT, FAILED, EXPIRED)
 
 
@@ -143,19 +143,7 @@ def insert_message(
 
 # --- Claiming -------------------------------------------------------------------------
 
-_DUE_IDS = (
-    select(d.c.id)
-    .where(d.c.state == QUEUED, d.c.due_at <= bindparam("now"))
-    .order_by(d.c.due_at)
-    .limit(bindparam("limit"))
-    .with_for_update(skip_locked=True)
-)
-_CLAIM = (
-    update(d)
-    .where(d.c.id.in_(_DUE_IDS.scalar_subquery()))
-    .values(due_at=bindparam("lease_until"), attempts=d.c.attempts + 1)
-    .returning(d.c.id, d.c.message_id, d.c.endpoint_id, d.c.attempts)
-)
+_CLAIM = leases.claim_statement(d, d.c.id, d.c.message_id, d.c.endpoint_id, d.c.attempts)
 
 
 # The claim and the recording of outcomes run for every delivery: on SQLite they go
@@ -264,11 +252,7 @@ _RETRY = (
         response=bindparam("response"),
     )
 )
-_RELEASE = (
-    update(d)
-    .where(d.c.id == bindparam("did"))
-    .values(due_at=bindparam("due_at"), attempts=d.c.attempts - 1)
-)
+_RELEASE = leases.release_statement(d)
 
 
 _FINISH_SQLITE = RawStatement(_FINISH)
@@ -326,7 +310,7 @@ def release(conn: Connection, released: Sequence[tuple[int, float]]) -> None:
     """Give claimed deliveries back unsent (clean shutdown, open circuit): each
     ``(id, due_at)``; the claim does not count as an attempt."""
     if released:
-        conn.execute(_RELEASE, [{"did": i, "due_at": due} for i, due in released])
+        conn.execute(_RELEASE, [{"row_id": i, "due_at": due} for i, due in released])
 
 
 # --- Topic fan-out --------------------------------------------------------------------

@@ -3,7 +3,7 @@
 A row is one SNS message to one subscriber: a topic message's ``Notification`` (made by
 the topic fan-out, next to the push deliveries), or a ``SubscriptionConfirmation`` /
 ``UnsubscribeConfirmation`` (made by Subscribe and Unsubscribe). Rows are claimed with a
-lease exactly as push deliveries are (:mod:`pushgate.store.outbox`): ``due_at`` moves a
+lease exactly as push deliveries are (:mod:`pushgate.store.leases`): ``due_at`` moves a
 lease into the future, so a worker that dies leaves its rows due again. A notification's
 row goes with its message when messages are pruned; a confirmation's row is pruned by age.
 """
@@ -25,13 +25,13 @@ from sqlalchemy import (
     update,
 )
 
+from pushgate.store import leases
 from pushgate.store.tables import messages as m
 from pushgate.store.tables import subscription_deliveries as sd
 from pushgate.store.tables import subscriptions as s
 from pushgate.store.tables import topics as t
 
-# The states of push deliveries (store/outbox.py), which imports this module.
-QUEUED, SENT, FAILED = "queued", "sent", "failed"
+QUEUED, SENT, FAILED = leases.QUEUED, "sent", "failed"
 NOTIFICATION = "Notification"
 SUBSCRIPTION_CONFIRMATION = "SubscriptionConfirmation"
 UNSUBSCRIBE_CONFIRMATION = "UnsubscribeConfirmation"
@@ -131,30 +131,19 @@ class ClaimedPost:
     created_at: float
 
 
-_DUE_IDS = (
-    select(sd.c.id)
-    .where(sd.c.state == QUEUED, sd.c.due_at <= bindparam("now"))
-    .order_by(sd.c.due_at)
-    .limit(bindparam("limit"))
-    .with_for_update(skip_locked=True)
-)
-_CLAIM = (
-    update(sd)
-    .where(sd.c.id.in_(_DUE_IDS.scalar_subquery()))
-    .values(due_at=bindparam("lease_until"), attempts=sd.c.attempts + 1)
-    .returning(
-        sd.c.id,
-        sd.c.kind,
-        sd.c.message_pk,
-        sd.c.sns_message_id,
-        sd.c.subscription_id,
-        sd.c.subscription_arn,
-        sd.c.topic_arn,
-        sd.c.url,
-        sd.c.token,
-        sd.c.attempts,
-        sd.c.created_at,
-    )
+_CLAIM = leases.claim_statement(
+    sd,
+    sd.c.id,
+    sd.c.kind,
+    sd.c.message_pk,
+    sd.c.sns_message_id,
+    sd.c.subscription_id,
+    sd.c.subscription_arn,
+    sd.c.topic_arn,
+    sd.c.url,
+    sd.c.token,
+    sd.c.attempts,
+    sd.c.created_at,
 )
 
 
@@ -233,11 +222,7 @@ _RETRY = (
         response=bindparam("response"),
     )
 )
-_RELEASE = (
-    update(sd)
-    .where(sd.c.id == bindparam("pid"))
-    .values(due_at=bindparam("due_at"), attempts=sd.c.attempts - 1)
-)
+_RELEASE = leases.release_statement(sd)
 
 
 def record(conn: Connection, outcomes: Sequence[PostOutcome]) -> None:
@@ -274,7 +259,7 @@ def record(conn: Connection, outcomes: Sequence[PostOutcome]) -> None:
 def release(conn: Connection, released: Sequence[tuple[int, float]]) -> None:
     """Give claimed rows back unsent (a clean stop); the claim is not an attempt."""
     if released:
-        conn.execute(_RELEASE, [{"pid": i, "due_at": due} for i, due in released])
+        conn.execute(_RELEASE, [{"row_id": i, "due_at": due} for i, due in released])
 
 
 # --- Confirmation tokens --------------------------------------------------------------
