@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -37,6 +38,7 @@ from pushgate.domain.runtime import Runtime
 from pushgate.store import applications as app_store
 from pushgate.store import delivery_logs as log_store
 from pushgate.store import pruning as store
+from pushgate.store import subscription_deliveries as post_store
 from pushgate.store.pruning import DISABLED, STALE
 
 log = logging.getLogger("pushgate.pruning")
@@ -132,6 +134,7 @@ class PruneReport:
     deliveries: int = 0
     # Deleted delivery status logs (not counted by a dry run).
     delivery_logs: int = 0
+    confirmations: int = 0  # finished (Un)SubscriptionConfirmation posts
 
     @property
     def disabled(self) -> int:
@@ -198,7 +201,12 @@ async def prune(
         cutoff = (now - policy.message_retention).timestamp()
         await _prune_messages(rt, cutoff, report, batch_size, pause)
         if not dry_run:
-            await _prune_delivery_logs(rt, cutoff, report, batch_size, pause)
+            report.delivery_logs += await _delete_older(
+                rt, log_store.delete_older_than, cutoff, batch_size, pause
+            )
+            report.confirmations += await _delete_older(
+                rt, post_store.prune_confirmations, cutoff, batch_size, pause
+            )
     log.info(
         "pruning done" if not dry_run else "pruning dry run done",
         extra={
@@ -209,19 +217,27 @@ async def prune(
             "messages": report.messages,
             "deliveries": report.deliveries,
             "delivery_logs": report.delivery_logs,
+            "confirmations": report.confirmations,
         },
     )
     return report
 
 
-async def _prune_delivery_logs(
-    rt: Runtime, cutoff: float, report: PruneReport, batch_size: int, pause: float
-) -> None:
+async def _delete_older(
+    rt: Runtime,
+    delete: Callable[[Connection, float, int], int],
+    cutoff: float,
+    batch_size: int,
+    pause: float,
+) -> int:
+    """Run ``delete(conn, cutoff, batch_size)`` in its own transactions until it deletes
+    less than a batch; how many rows went."""
+    total = 0
     while True:
-        deleted = await rt.db.write(log_store.delete_older_than, cutoff, batch_size)
-        report.delivery_logs += deleted
+        deleted = await rt.db.write(delete, cutoff, batch_size)
+        total += deleted
         if deleted < batch_size:
-            return
+            return total
         await asyncio.sleep(pause)
 
 
