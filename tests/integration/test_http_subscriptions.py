@@ -305,3 +305,28 @@ def test_push_and_http_subscribers_of_one_topic(
         assert time.monotonic() < deadline
         time.sleep(0.05)
     assert fakes.apns.received[0].json["aps"]["alert"] == "to phones and hooks"
+
+
+def test_application_events_reach_an_http_subscriber(
+    sns: Any, fakes: FakeProviders, subscriber: Subscriber
+) -> None:
+    """SNS's pattern for watching a fleet: event topics with an HTTPS subscriber."""
+    events = _topic(sns)
+    _subscribed(sns, subscriber, events, "/events")
+    app = apns_app(sns, fakes)
+    sns.set_platform_application_attributes(
+        PlatformApplicationArn=app,
+        Attributes={"EventEndpointCreated": events, "EventEndpointDeleted": events},
+    )
+    device = endpoint(sns, app, apns_token())
+    (created,) = subscriber.wait_for("Notification", path="/events")
+    sns.delete_endpoint(EndpointArn=device)
+    received = subscriber.wait_for("Notification", count=2, path="/events")
+    bodies = [json.loads(r.json()["Message"]) for r in received]
+    assert [b["EventType"] for b in bodies] == ["EndpointCreated", "EndpointDeleted"]
+    for body in bodies:
+        assert body["EndpointArn"] == device
+        assert body["Resource"] == app
+        assert body["Service"] == "SNS"
+    assert created.headers["x-amz-sns-topic-arn"] == events
+    assert subscriber.errors == [] and subscriber.verified >= 3
