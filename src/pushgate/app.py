@@ -143,7 +143,7 @@ class PushgateApp:
         self.rest.add_exception_handler(Problem, problem_response)
         self.rest.add_exception_handler(SnsError, domain_error_response)
         self.rest.add_exception_handler(RequestValidationError, validation_error_response)
-        self.signing_keys = SigningKeyCache(settings.data_dir)
+        self.signing_keys = SigningKeyCache()
         self._routes()
         self._asgi = AccessLog(self._dispatch) if settings.access_log else self._dispatch
 
@@ -161,9 +161,9 @@ class PushgateApp:
         for name in unknown_env_vars():
             log.warning("unknown setting %s ignored", name, extra={"action": "config_warning"})
         rt = build_runtime(self.settings)
-        self.signing_keys.get()  # the SNS message-signing key, made now, not on a request
         try:
             revision = await _migrate_and_bootstrap(rt, self.settings)
+            await self.signing_keys.load(rt)  # the SNS message-signing key
         except SecretKeyMismatch as exc:
             log.error("cannot start: %s", exc, extra={"action": "start_failed"})
             await rt.db.dispose()

@@ -1,34 +1,29 @@
 """The key that signs SNS messages to HTTP/S subscribers, and its certificate.
 
-An RSA 2048 key and a self-signed X.509 certificate for it, generated into the data dir
-(``sns-signing.pem``, mode 0600: the private key, then the certificate) on first start,
-as ``crypto.load_or_create_key`` does for the secret key. The certificate is public:
-subscribers fetch it from ``SigningCertURL`` (``/SimpleNotificationService-<id>.pem``,
-shaped like SNS's), where ``<id>`` is derived from the certificate, so a rotated key gets
-a new URL and messages signed with the old one stop verifying instead of being
-checked against the wrong key.
-
-The key is per data dir: the processes of one ``serve --workers N`` share it, but
-servers on different hosts sharing a PostgreSQL database each sign with their own key and
-serve only their own certificate, so a message must be verified against the certificate
-of the server that signed it (its ``SigningCertURL`` must reach that server), or the data
-dir's ``sns-signing.pem`` must be copied to every host.
+An RSA 2048 key and a self-signed X.509 certificate for it, generated on the first start
+and kept in the database (``server_keys``), encrypted with the secret key like platform
+credentials. Every process sharing the database, on any host, signs with the same key and
+serves the same certificate, so a subscriber may fetch ``SigningCertURL`` from whichever
+of them a load balancer picks. The certificate is public: subscribers fetch it from
+``SigningCertURL`` (``/SimpleNotificationService-<id>.pem``, shaped like SNS's), where
+``<id>`` is derived from the certificate, so a rotated key gets a new URL and messages
+signed with the old one stop verifying instead of being checked against the wrong key.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
-SIGNING_KEY_FILE = "sns-signing.pem"
+from pushgate.domain.runtime import Runtime
+from pushgate.store import server_keys
+
 _CERT_BEGIN = b"-----BEGIN CERTIFICATE-----"
 _VALIDITY = timedelta(days=3650)
 
@@ -93,7 +88,7 @@ def generate(now: datetime | None = None) -> SigningKey:
 
 
 def dumps(key: SigningKey) -> bytes:
-    """The file form: the private key (PKCS#8 PEM), then the certificate (PEM)."""
+    """The stored form: the private key (PKCS#8 PEM), then the certificate (PEM)."""
     private = key.private_key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
@@ -106,51 +101,42 @@ def loads(data: bytes) -> SigningKey:
     """Read what :func:`dumps` wrote."""
     at = data.find(_CERT_BEGIN)
     if at < 0:
-        raise ValueError(f"{SIGNING_KEY_FILE} holds no certificate")
+        raise ValueError("the stored signing key holds no certificate")
     private = serialization.load_pem_private_key(data[:at], password=None)
     if not isinstance(private, rsa.RSAPrivateKey):
-        raise ValueError(f"{SIGNING_KEY_FILE} holds no RSA private key")
+        raise ValueError("the stored signing key is not an RSA private key")
     cert = x509.load_pem_x509_certificate(data[at:])
     if cert.public_key() != private.public_key():
-        raise ValueError(f"the certificate in {SIGNING_KEY_FILE} is not the key's")
+        raise ValueError("the stored certificate is not the signing key's")
     return SigningKey(private, cert)
 
 
-def load_or_create(data_dir: Path) -> SigningKey:
-    """The signing key kept in the data dir, created with mode 0600 when absent.
+KEY_NAME = "sns-message-signing"
 
-    A new key is written to a file of its own and linked into place, so processes starting
-    together never read a half-written file: one wins and the others read its key.
-    """
-    path = data_dir / SIGNING_KEY_FILE
-    if path.exists():
-        return loads(path.read_bytes())
-    data_dir.mkdir(parents=True, exist_ok=True)
-    key = generate()
-    tmp = data_dir / f".{SIGNING_KEY_FILE}.{os.getpid()}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(dumps(key))
-            fh.flush()
-            os.fsync(fh.fileno())
-        try:
-            os.link(tmp, path)
-        except FileExistsError:  # another process won the race; use its key
-            return loads(path.read_bytes())
-    finally:
-        tmp.unlink(missing_ok=True)
-    return key
+
+async def load_or_create(rt: Runtime) -> SigningKey:
+    """The signing key kept in the database, created when there is none. Processes
+    starting together may each generate one; the first insert wins and all use it."""
+    stored = await rt.db.read(server_keys.get, KEY_NAME)
+    if stored is None:
+        fresh = rt.secrets.encrypt(dumps(generate()).decode())
+        await rt.db.write(server_keys.insert_if_absent, KEY_NAME, fresh, rt.clock())
+        stored = await rt.db.read(server_keys.get, KEY_NAME)
+        assert stored is not None
+    return loads(rt.secrets.decrypt(stored).encode())
 
 
 class SigningKeyCache:
-    """The data dir's signing key, read (or created) once, on first use."""
+    """The signing key, loaded (or created) once at start-up (:meth:`load`)."""
 
-    def __init__(self, data_dir: Path) -> None:
-        self._data_dir = data_dir
+    def __init__(self) -> None:
         self._key: SigningKey | None = None
+
+    async def load(self, rt: Runtime) -> SigningKey:
+        self._key = await load_or_create(rt)
+        return self._key
 
     def get(self) -> SigningKey:
         if self._key is None:
-            self._key = load_or_create(self._data_dir)
+            raise RuntimeError("the signing key is loaded at start-up")
         return self._key

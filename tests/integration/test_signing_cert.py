@@ -5,6 +5,7 @@ it). The verifier (tests/sns_subscriber.py) follows AWS's documented algorithm, 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from datetime import UTC, datetime
@@ -14,7 +15,9 @@ import pytest
 from cryptography.exceptions import InvalidSignature
 
 from pushgate import signing_key
+from pushgate.app import build_runtime
 from pushgate.domain import signing
+from pushgate.settings import Settings
 from tests.conftest import Server
 from tests.sns_subscriber import verify_with_certificate
 
@@ -31,10 +34,17 @@ def verify_with_fetched_cert(body: str) -> None:
 
 @pytest.fixture(scope="module")
 def server_key(server: Server) -> signing_key.SigningKey:
-    """The server's own key, from its data dir. The server creates it on first use, so a
-    request for some certificate comes first."""
-    httpx.get(f"{server.url}/SimpleNotificationService-{'0' * 32}.pem", timeout=10)
-    return signing_key.loads((server.data_dir / signing_key.SIGNING_KEY_FILE).read_bytes())
+    """The server's own key, read from its database with its secret key, as a second
+    process sharing the database would."""
+    rt = build_runtime(Settings(database_url=server.database_url, data_dir=server.data_dir))
+
+    async def load() -> signing_key.SigningKey:
+        try:
+            return await signing_key.load_or_create(rt)
+        finally:
+            await rt.db.dispose()
+
+    return asyncio.run(load())
 
 
 @pytest.mark.parametrize("version", ["1", "2"])

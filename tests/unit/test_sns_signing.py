@@ -6,11 +6,8 @@ signer: its own field lists, its own string to sign, cryptography's RSA verify.
 from __future__ import annotations
 
 import json
-import os
 import re
-import stat
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -231,21 +228,6 @@ def test_bad_input_is_refused(key: signing_key.SigningKey) -> None:
         signing.string_to_sign({**MESSAGES["subscription-confirmation"], "Token": None})
 
 
-# --- the key file -------------------------------------------------------------------------
-
-
-def test_key_file_is_created_once_with_mode_0600(tmp_path: Path) -> None:
-    first = signing_key.load_or_create(tmp_path / "data")
-    path = tmp_path / "data" / signing_key.SIGNING_KEY_FILE
-    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
-    again = signing_key.load_or_create(tmp_path / "data")
-    assert again.cert_pem == first.cert_pem
-    assert again.cert_id == first.cert_id
-    assert [p.name for p in (tmp_path / "data").iterdir()] == [signing_key.SIGNING_KEY_FILE]
-    signed = signing.sign(MESSAGES["notification"], again.private_key, CERT_URL, "2")
-    verify(json.dumps(signed), first.cert_pem)
-
-
 def test_certificate_names_and_url(key: signing_key.SigningKey) -> None:
     assert re.fullmatch(r"[0-9a-f]{32}", key.cert_id)
     assert key.cert_path == f"/SimpleNotificationService-{key.cert_id}.pem"
@@ -257,10 +239,10 @@ def test_certificate_names_and_url(key: signing_key.SigningKey) -> None:
     assert key.cert_pem.startswith(b"-----BEGIN CERTIFICATE-----")
 
 
-def test_a_key_file_with_a_foreign_certificate_is_refused(tmp_path: Path) -> None:
+def test_a_stored_key_with_a_foreign_certificate_is_refused() -> None:
     a, b = signing_key.generate(), signing_key.generate()
     mixed = signing_key.dumps(a).split(b"-----BEGIN CERTIFICATE-----")[0] + b.cert_pem
-    with pytest.raises(ValueError, match="not the key's"):
+    with pytest.raises(ValueError, match="not the signing key's"):
         signing_key.loads(mixed)
     with pytest.raises(ValueError, match="no certificate"):
         signing_key.loads(b"garbage")

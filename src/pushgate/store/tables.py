@@ -54,6 +54,16 @@ access_keys = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
 
+# Keys of the server itself, encrypted with the secret key: the SNS message-signing key
+# (signing_key.py), shared by every process that shares the database.
+server_keys = Table(
+    "server_keys",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("key_encrypted", LargeBinary, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
 platform_applications = Table(
     "platform_applications",
     metadata,
