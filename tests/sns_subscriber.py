@@ -20,8 +20,10 @@ be told to answer with scripted status codes.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import re
+import ssl
 import threading
 import time
 from collections import deque
@@ -29,6 +31,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -108,6 +111,25 @@ class Received:
         return parsed
 
 
+_REALM, _NONCE = "hooks", "dcd98b7102dd2f0e8b11d0f600bfb0c093"
+
+
+def _md5(text: str) -> str:
+    return hashlib.md5(text.encode()).hexdigest()
+
+
+def _digest_ok(header: str, method: str, user: str, password: str) -> bool:
+    """RFC 7616's MD5 response with qop=auth, computed here, not by a library."""
+    pairs = re.findall(r'(\w+)=(?:"([^"]*)"|([^,\s]*))', header[len("Digest ") :])
+    fields = {name: quoted or bare for name, quoted, bare in pairs}
+    if fields.get("username") != user or fields.get("nonce") != _NONCE:
+        return False
+    ha1 = _md5(f"{user}:{_REALM}:{password}")
+    ha2 = _md5(f"{method}:{fields.get('uri', '')}")
+    expected = _md5(f"{ha1}:{_NONCE}:{fields.get('nc', '')}:{fields.get('cnonce', '')}:auth:{ha2}")
+    return fields.get("response") == expected
+
+
 @dataclass
 class Subscriber:
     """A running subscriber: what it received, and how it answers next."""
@@ -115,6 +137,9 @@ class Subscriber:
     url: str
     cert_host_pattern: str = ""
     auto_confirm: bool = True
+    # ("basic" | "digest", user, password): the credentials the subscriber demands.
+    credentials: tuple[str, str, str] | None = None
+    unauthorized: int = 0
     received: list[Received] = field(default_factory=list)
     statuses: deque[int] = field(default_factory=deque)
     verified: int = 0
@@ -144,6 +169,25 @@ class Subscriber:
                 self.received.append(got)
         return 200
 
+    def challenge(self, method: str, headers: dict[str, str]) -> str | None:
+        """The ``WWW-Authenticate`` to answer 401 with, or None when authorised."""
+        if self.credentials is None:
+            return None
+        scheme, user, password = self.credentials
+        given = headers.get("authorization", "")
+        if scheme == "basic":
+            expected = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+            if given == expected:
+                return None
+            challenge = f'Basic realm="{_REALM}"'
+        else:
+            if given.startswith("Digest ") and _digest_ok(given, method, user, password):
+                return None
+            challenge = f'Digest realm="{_REALM}", qop="auth", nonce="{_NONCE}", algorithm=MD5'
+        with self.lock:
+            self.unauthorized += 1
+        return challenge
+
     def of_type(self, kind: str, path: str | None = None) -> list[Received]:
         with self.lock:
             return [r for r in self.received if r.type == kind and (path is None or r.path == path)]
@@ -168,6 +212,8 @@ class Subscriber:
             self.statuses.clear()
             self.errors.clear()
             self.verified = 0
+            self.unauthorized = 0
+            self.credentials = None
 
 
 def _handler(subscriber: Subscriber) -> type[BaseHTTPRequestHandler]:
@@ -179,6 +225,13 @@ def _handler(subscriber: Subscriber) -> type[BaseHTTPRequestHandler]:
                 {k.lower(): v for k, v in self.headers.items()},
                 self.rfile.read(length),
             )
+            challenge = subscriber.challenge("POST", got.headers)
+            if challenge is not None:
+                self.send_response(401)
+                self.send_header("www-authenticate", challenge)
+                self.send_header("content-length", "0")
+                self.end_headers()
+                return
             status = subscriber.handle(got)
             self.send_response(status)
             self.send_header("content-length", "0")
@@ -192,12 +245,22 @@ def _handler(subscriber: Subscriber) -> type[BaseHTTPRequestHandler]:
 
 @contextmanager
 def running_subscriber(
-    cert_host_pattern: str, *, auto_confirm: bool = True
+    cert_host_pattern: str,
+    *,
+    auto_confirm: bool = True,
+    tls: tuple[Path, Path] | None = None,
 ) -> Iterator[Subscriber]:
-    """A subscriber on 127.0.0.1 on a free port, for the duration of the block."""
+    """A subscriber on 127.0.0.1 on a free port, for the duration of the block; over
+    HTTPS with ``tls`` (certificate chain and key files)."""
     subscriber = Subscriber("", cert_host_pattern, auto_confirm)
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(subscriber))
-    subscriber.url = f"http://127.0.0.1:{server.server_address[1]}"
+    scheme = "http"
+    if tls is not None:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(str(tls[0]), str(tls[1]))
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+        scheme = "https"
+    subscriber.url = f"{scheme}://127.0.0.1:{server.server_address[1]}"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

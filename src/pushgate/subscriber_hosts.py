@@ -36,6 +36,10 @@ no other (:func:`pinned_request_args` for httpx, :func:`curl_connect_to` for lib
 that a second DNS answer cannot swap in an internal address (DNS rebinding); it must also
 not follow redirects, nor go through a proxy taken from the environment.
 
+A URL may carry a user name and password (``https://user:pass@host/``) for the
+subscriber's Basic or Digest authentication, as on SNS, over https only; the host checks
+apply to the host after them.
+
 Host spellings that the resolver reads as IPv4 but :mod:`ipaddress` does not
 (``2130706433``, ``0177.0.0.1``, ``0x7f.1``, ``127.1``) are refused: a host that ends in
 a number must be a dotted-quad address, as in the WHATWG URL standard's "ends in a number
@@ -96,6 +100,11 @@ _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 _LOOPBACK = ipaddress.IPv4Address("127.0.0.1")
 
 _LABEL = re.compile(r"[a-z0-9_-]{1,63}")
+# RFC 3986 userinfo: a user name, and a password after a colon (SNS's Basic and Digest
+# authentication for HTTPS subscribers); no "@", "\\" or "/", which parsers disagree on.
+_USERINFO = re.compile(
+    r"(?:[A-Za-z0-9\-._~!$&'()*+,;=]|%[0-9A-Fa-f]{2})+(?::(?:[A-Za-z0-9\-._~!$&'()*+,;=:]|%[0-9A-Fa-f]{2})*)?"
+)
 _NUMBER = re.compile(r"[0-9]+|0x[0-9a-f]*")
 
 
@@ -335,8 +344,12 @@ def _split(url: str) -> _Url:
         raise HostRefused("not a valid URL") from exc
     if parts.scheme not in DEFAULT_PORTS:
         raise HostRefused("not an http or https URL")
-    if "@" in parts.netloc:
-        raise HostRefused("the URL carries credentials")
+    userinfo, at, _ = parts.netloc.rpartition("@")
+    if at:
+        if parts.scheme != "https":
+            raise HostRefused("the URL carries credentials, which are sent over https only")
+        if not _USERINFO.fullmatch(userinfo):
+            raise HostRefused("the URL carries credentials that are not valid")
     if not parts.hostname:
         raise HostRefused("the URL has no host")
     if explicit_port == 0:

@@ -330,3 +330,58 @@ def test_application_events_reach_an_http_subscriber(
         assert body["Service"] == "SNS"
     assert created.headers["x-amz-sns-topic-arn"] == events
     assert subscriber.errors == [] and subscriber.verified >= 3
+
+
+@pytest.fixture(scope="module")
+def https_subscriber(server: Server, fakes: FakeProviders) -> Iterator[Subscriber]:
+    """An HTTPS subscriber with a certificate the server trusts (the fakes' test CA)."""
+    tls = (fakes.ca.server_cert_file, fakes.ca.server_key_file)
+    with running_subscriber("^" + re.escape(server.url) + "/", tls=tls) as running:
+        yield running
+
+
+@pytest.mark.parametrize("scheme", ["basic", "digest"])
+def test_https_subscriber_with_credentials(
+    sns: Any, https_subscriber: Subscriber, scheme: str
+) -> None:
+    """``https://user:password@host/``: SNS's Basic and Digest authentication. The
+    password is never shown again."""
+    https_subscriber.reset()
+    https_subscriber.credentials = (scheme, "sns-hook", "s3cr3t/pass")
+    topic = _topic(sns)
+    base = https_subscriber.url.replace("https://", "")
+    path = f"/auth-{scheme}"
+    url = f"https://sns-hook:s3cr3t%2Fpass@{base}{path}"
+    sns.subscribe(TopicArn=topic, Protocol="https", Endpoint=url)
+    https_subscriber.wait_for("SubscriptionConfirmation", path=path)
+    listed = sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]
+    assert [s["Endpoint"] for s in listed] == [f"https://sns-hook:****@{base}{path}"]
+    deadline = time.monotonic() + 10
+    while (
+        arn := sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"][0][
+            "SubscriptionArn"
+        ]
+    ) == "PendingConfirmation":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    attributes = sns.get_subscription_attributes(SubscriptionArn=arn)["Attributes"]
+    assert "s3cr3t" not in json.dumps(attributes)
+    sns.publish(TopicArn=topic, Message="authenticated")
+    (note,) = https_subscriber.wait_for("Notification", path=path)
+    assert note.json()["Message"] == "authenticated"
+    assert https_subscriber.errors == []
+    # Digest needs a challenge first; Basic is sent with the request.
+    assert https_subscriber.unauthorized == (2 if scheme == "digest" else 0)
+    # Subscribing the listed (masked) endpoint again is the same subscription.
+    again = sns.subscribe(
+        TopicArn=topic, Protocol="https", Endpoint=listed[0]["Endpoint"], ReturnSubscriptionArn=True
+    )
+    assert again["SubscriptionArn"] == arn
+
+
+def test_credentials_go_over_https_only(sns: Any) -> None:
+    with pytest.raises(ClientError) as err:
+        sns.subscribe(
+            TopicArn=_topic(sns), Protocol="http", Endpoint="http://u:p@hooks.example.com/"
+        )
+    assert "https only" in err.value.response["Error"]["Message"]

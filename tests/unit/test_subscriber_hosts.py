@@ -99,9 +99,11 @@ def test_ipv4_spellings_other_than_dotted_quad_are_refused(url: str) -> None:
 @pytest.mark.parametrize(
     ("url", "reason"),
     [
-        pytest.param("https://user:secret@example.com/", "credentials", id="userinfo"),
-        pytest.param("https://user@example.com/", "credentials", id="username"),
+        pytest.param("http://user:secret@example.com/", "https only", id="userinfo-http"),
         pytest.param("https://@example.com/", "credentials", id="empty-userinfo"),
+        pytest.param("https://a:b@c@example.com/", "credentials", id="two-at-signs"),
+        pytest.param("https://a b:c@example.com/", "credentials", id="space-in-user"),
+        pytest.param("https://a:%zz@example.com/", "credentials", id="bad-escape"),
         pytest.param("http://example.com@127.0.0.1/", "credentials", id="userinfo-confusion"),
         pytest.param("http://example.com\\@127.0.0.1/", "credentials", id="backslash-confusion"),
         pytest.param("ftp://example.com/", "not an http or https URL", id="ftp"),
@@ -645,3 +647,22 @@ async def test_libcurl_pinned_to_the_checked_address_verifies_the_name(
     assert tls_server.hits == [
         Hit("hooks.pushgate.test", f"hooks.pushgate.test:{tls_server.port}", b"{}", LOCALHOST)
     ]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://user:secret@example.com/",
+        "https://user@example.com/",
+        "https://us%40er:p%2Fss:w0rd!@example.com:8443/hook",
+        "https://user:@example.com/",
+    ],
+)
+def test_https_urls_may_carry_credentials(url: str) -> None:
+    """SNS's Basic and Digest authentication of HTTPS subscribers."""
+    assert OPEN.refusal(url) is None
+
+
+def test_credentials_do_not_hide_the_host() -> None:
+    refused = OPEN.refusal("https://example.com:443@127.0.0.1/")
+    assert refused is not None and "127.0.0.1" in refused

@@ -26,9 +26,10 @@ import logging
 import ssl
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 import httpx
 from sqlalchemy import Connection
@@ -70,7 +71,7 @@ class _Context:
     """What the claimed rows need, read in the claim's transaction."""
 
     messages: dict[int, PostMessage] = field(default_factory=dict)
-    subscriptions: dict[int, dict[str, str]] = field(default_factory=dict)
+    subscriptions: dict[int, store.Subscriber] = field(default_factory=dict)
     topics: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
@@ -106,6 +107,9 @@ class SubscriptionSender:
         self._pending: list[PostOutcome] = []
         self._released: list[tuple[int, float]] = []
         self._next_slot: dict[int, float] = defaultdict(float)
+        # Per subscriber credentials: a Digest subscriber's challenge is remembered, so
+        # that later posts authenticate at once (httpx's DigestAuth caches it).
+        self._auths: dict[tuple[str, bytes], BasicThenDigest] = {}
         self._stopping = False
         self._tasks: list[asyncio.Task[None]] = []
         self._sends: set[asyncio.Task[None]] = set()
@@ -169,7 +173,7 @@ class SubscriptionSender:
                 return claims, _Context()
             return claims, _Context(
                 store.messages_by_pk(conn, {c.message_pk for c in claims if c.message_pk}),
-                store.subscription_attributes(conn, {c.subscription_id for c in claims}),
+                store.subscribers(conn, {c.subscription_id for c in claims}),
                 store.topic_attributes(conn, {c.topic_arn for c in claims}),
             )
 
@@ -201,7 +205,7 @@ class SubscriptionSender:
         if sub is None and claim.kind != store.UNSUBSCRIBE_CONFIRMATION:
             return PostOutcome(claim.id, store.FAILED, None, "SubscriptionDeleted", None, now)
         policy = _policy(context, claim)
-        post = self._build(claim, context, sub or {}, policy)
+        post = self._build(claim, context, sub.attributes if sub else {}, policy)
         if post is None:  # the message was pruned meanwhile
             return PostOutcome(claim.id, store.FAILED, None, "MessageDeleted", None, now)
         try:
@@ -223,7 +227,11 @@ class SubscriptionSender:
         url, headers, extensions = pinned_request_args(target)
         try:
             response = await self._client.post(
-                url, content=post.body, headers=post.headers | headers, extensions=extensions
+                url,
+                content=post.body,
+                headers=post.headers | headers,
+                extensions=extensions,
+                auth=self._auth(claim.url, sub) or httpx.USE_CLIENT_DEFAULT,
             )
         except httpx.TimeoutException:
             return self._retry_or_fail(claim, context, None, "Timeout", "")
@@ -236,6 +244,20 @@ class SubscriptionSender:
         if status < 500:
             return PostOutcome(claim.id, store.FAILED, status, f"HTTP {status}", text, time.time())
         return self._retry_or_fail(claim, context, status, f"HTTP {status}", text or "")
+
+    def _auth(self, url: str, sub: store.Subscriber | None) -> httpx.Auth | None:
+        """The credentials of a URL with user info: its user, and the password stored
+        encrypted (an UnsubscribeConfirmation, sent after the subscription is gone, has
+        none and goes without)."""
+        user = urlsplit(url).username
+        if user is None or sub is None or sub.password_encrypted is None:
+            return None
+        key = (user, sub.password_encrypted)
+        auth = self._auths.get(key)
+        if auth is None:
+            password = self._rt.secrets.decrypt(sub.password_encrypted)
+            auth = self._auths[key] = BasicThenDigest(unquote(user), unquote(password))
+        return auth
 
     def _build(
         self,
@@ -340,7 +362,32 @@ class SubscriptionSender:
             raise
 
 
+class BasicThenDigest(httpx.Auth):
+    """SNS's authentication of HTTPS subscribers ("Basic and Digest Access
+    Authentication", https://docs.aws.amazon.com/sns/latest/dg/sns-http-https-endpoint-as-subscriber.html):
+    Basic credentials with the request; when the subscriber answers 401 asking for Digest,
+    the Digest handshake (httpx's own, RFC 7616), and Digest from then on."""
+
+    def __init__(self, user: str, password: str) -> None:
+        self._basic = httpx.BasicAuth(user, password)
+        self._digest = httpx.DigestAuth(user, password)
+        self._uses_digest = False
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        if self._uses_digest:
+            yield from self._digest.auth_flow(request)
+            return
+        response = yield next(self._basic.auth_flow(request))
+        challenge = response.headers.get("www-authenticate", "")
+        if response.status_code == 401 and challenge.lower().startswith("digest"):
+            self._uses_digest = True
+            del request.headers["Authorization"]
+            yield from self._digest.auth_flow(request)
+
+
 def _policy(context: _Context, claim: ClaimedPost) -> delivery_policy.HttpDeliveryPolicy:
     topic = context.topics.get(claim.topic_arn, {})
-    sub = context.subscriptions.get(claim.subscription_id, {})
-    return delivery_policy.effective(topic.get("DeliveryPolicy"), sub.get("DeliveryPolicy"))
+    sub = context.subscriptions.get(claim.subscription_id)
+    return delivery_policy.effective(
+        topic.get("DeliveryPolicy"), sub.attributes.get("DeliveryPolicy") if sub else None
+    )

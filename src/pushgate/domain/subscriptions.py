@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from urllib.parse import urlsplit, urlunsplit
 
 from sqlalchemy import Connection
 
@@ -41,6 +42,7 @@ SETTABLE = (
 PENDING_ARN = "PendingConfirmation"
 HTTP_PROTOCOLS = ("http", "https")
 TOKEN_LIFETIME_SECONDS = 2 * 24 * 3600
+PASSWORD_MASK = "****"
 # What an attribute that was never set reads as, when a repeated Subscribe names it.
 _DEFAULTS = {"RawMessageDelivery": "false"}
 _JSON_ATTRIBUTES = ("FilterPolicy", "DeliveryPolicy", "RedrivePolicy", "ReplayPolicy")
@@ -134,6 +136,8 @@ async def subscribe(
         _check_attribute(key, value, "Invalid parameter: Attributes Reason: ")
     now = rt.clock()
 
+    target, password = hide_password(target)
+
     def tx(conn: Connection) -> str:
         topic = topics.get_or_404(conn, topic_arn)
         if protocol == "application":
@@ -168,6 +172,8 @@ async def subscribe(
             sub.id = store.insert_one(conn, sub, now)
             if pending:
                 _request_confirmation(conn, sub, now.timestamp())
+        if password is not None:
+            store.set_password(conn, sub.id, rt.secrets.encrypt(password))
         if sub.pending and not return_arn:
             return "pending confirmation"
         return sub.arn
@@ -176,6 +182,20 @@ async def subscribe(
     if protocol in HTTP_PROTOCOLS:
         rt.work.notify()
     return arn
+
+
+def hide_password(url: str) -> tuple[str, str | None]:
+    """``url`` with the password of its user info masked, and the password (still
+    percent-encoded), which is stored encrypted and never shown: an HTTPS subscriber's
+    Basic or Digest credentials (``https://user:password@host/``, as on SNS). A password
+    that is the mask itself (a listed Endpoint subscribed again) is no password."""
+    parts = urlsplit(url)
+    userinfo, at, hostport = parts.netloc.rpartition("@")
+    user, colon, password = userinfo.partition(":")
+    if not at or not colon:
+        return url, None
+    masked = urlunsplit(parts._replace(netloc=f"{user}:{PASSWORD_MASK}@{hostport}"))
+    return masked, (None if password == PASSWORD_MASK else password)
 
 
 def _request_confirmation(conn: Connection, sub: SubscriptionRow, now: float) -> None:

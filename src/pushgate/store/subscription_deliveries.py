@@ -173,10 +173,20 @@ def messages_by_pk(conn: Connection, pks: Iterable[int]) -> dict[int, PostMessag
     return {r[0]: PostMessage(r[1], r[2], r[3], dict(r[4]), r[5]) for r in rows}
 
 
-def subscription_attributes(conn: Connection, ids: Iterable[int]) -> dict[int, dict[str, str]]:
-    """The attributes of the subscriptions that still exist, by id."""
-    rows = conn.execute(select(s.c.id, s.c.attributes).where(s.c.id.in_(list(ids))))
-    return {r[0]: dict(r[1]) for r in rows}
+@dataclass(frozen=True, slots=True)
+class Subscriber:
+    """What a post needs of its subscription: attributes, and the URL's password."""
+
+    attributes: dict[str, str]
+    password_encrypted: bytes | None
+
+
+def subscribers(conn: Connection, ids: Iterable[int]) -> dict[int, Subscriber]:
+    """The subscriptions that still exist, by id."""
+    rows = conn.execute(
+        select(s.c.id, s.c.attributes, s.c.password_encrypted).where(s.c.id.in_(list(ids)))
+    )
+    return {r[0]: Subscriber(dict(r[1]), bytes(r[2]) if r[2] else None) for r in rows}
 
 
 def topic_attributes(conn: Connection, arns: Iterable[str]) -> dict[str, dict[str, str]]:

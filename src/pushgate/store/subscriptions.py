@@ -142,3 +142,7 @@ def set_authenticate_on_unsubscribe(conn: Connection, sub_id: int) -> None:
 def authenticates_unsubscribe(conn: Connection, sub_id: int) -> bool:
     value = conn.execute(select(s.c.authenticate_on_unsubscribe).where(s.c.id == sub_id)).scalar()
     return bool(value)
+
+
+def set_password(conn: Connection, sub_id: int, password_encrypted: bytes | None) -> None:
+    conn.execute(update(s).where(s.c.id == sub_id).values(password_encrypted=password_encrypted))

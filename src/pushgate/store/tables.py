@@ -150,6 +150,8 @@ subscriptions = Table(
     Column("confirmation_expires_at", Float, nullable=True),
     # ConfirmSubscription's AuthenticateOnUnsubscribe: the UnsubscribeURL then needs a key.
     Column("authenticate_on_unsubscribe", Boolean, nullable=False, server_default=false()),
+    # The password of an HTTPS URL's user info, encrypted; ``endpoint`` shows it masked.
+    Column("password_encrypted", LargeBinary, nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("topic_id", "protocol", "endpoint"),
     # Fan-out walks a topic's subscriptions in id order, a chunk at a time.
