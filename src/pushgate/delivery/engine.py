@@ -33,6 +33,7 @@ from sqlalchemy import Connection
 
 from pushgate.delivery.breaker import Breaker
 from pushgate.delivery.clients import ClientRegistry, ProviderClient, Unsupported
+from pushgate.delivery.recording import Failure, Outcomes, Watched
 from pushgate.delivery.retry import RetryPolicy
 from pushgate.domain import delivery_logs, events, payloads
 from pushgate.domain.messages import MessageAttribute
@@ -44,7 +45,6 @@ from pushgate.providers.notifications import Notification
 from pushgate.providers.outcomes import NO_RESPONSE, Outcome, SendResult
 from pushgate.store import applications as app_store
 from pushgate.store import delivery_logs as log_store
-from pushgate.store import endpoints as endpoint_store
 from pushgate.store import outbox
 from pushgate.store.applications import ApplicationRow
 
@@ -90,46 +90,6 @@ class _Job:
     message: outbox.StoredMessage | None = None  # for delivery status logs
 
 
-@dataclass(slots=True)
-class _Watched:
-    """A provider's verdict on an endpoint whose application wants EndpointUpdated events:
-    its token is dead (``new_token`` None) or has a canonical replacement."""
-
-    app: ApplicationRow
-    target: outbox.Target
-    new_token: str | None
-
-
-@dataclass(slots=True)
-class _Failure:
-    """A DeliveryFailure event to write with the delivery's outcome."""
-
-    app: ApplicationRow
-    endpoint_arn: str
-    message_id: str
-    attempts: int
-    failure_type: str
-    failure_message: str
-
-
-@dataclass
-class _Outcomes:
-    finished: list[outbox.Finished] = field(default_factory=list)
-    retries: list[outbox.Retry] = field(default_factory=list)
-    released: list[tuple[int, float]] = field(default_factory=list)
-    dead: list[tuple[int, str]] = field(default_factory=list)
-    new_tokens: list[tuple[int, str, str]] = field(default_factory=list)
-    unhealthy: dict[int, str] = field(default_factory=dict)
-    healthy: set[int] = field(default_factory=set)
-    logs: list[log_store.NewLog] = field(default_factory=list)
-    # Only for applications with event topics (the common case has none).
-    watched: list[_Watched] = field(default_factory=list)
-    failures: list[_Failure] = field(default_factory=list)
-
-    def __len__(self) -> int:
-        return len(self.finished) + len(self.retries) + len(self.released)
-
-
 class DeliveryEngine:
     def __init__(self, rt: Runtime, clients: ClientRegistry, config: EngineConfig) -> None:
         self._rt = rt
@@ -147,7 +107,7 @@ class DeliveryEngine:
         self._in_flight = 0
         self._claimed: set[int] = set()  # ids of the deliveries in flight
         self._capacity = asyncio.Event()
-        self._pending = _Outcomes()
+        self._pending = Outcomes()
         self._flushed = asyncio.Event()
         self._stopping = False
         self._tasks: list[asyncio.Task[None]] = []
@@ -329,7 +289,7 @@ class DeliveryEngine:
         if message is None or message.topic_id is not None or target is None:
             return
         self._pending.failures.append(
-            _Failure(
+            Failure(
                 app,
                 target.arn,
                 message.message_id,
@@ -571,7 +531,7 @@ class DeliveryEngine:
                     if watched is None:
                         out.new_tokens.append((target.id, target.token, result.new_token))
                     else:
-                        out.watched.append(_Watched(watched, target, result.new_token))
+                        out.watched.append(Watched(watched, target, result.new_token))
                 continue
             if outcome is Outcome.DISABLE_ENDPOINT:
                 self._disable(target, result, watched)
@@ -675,7 +635,7 @@ class DeliveryEngine:
         if watched is None:
             self._pending.dead.append((target.id, target.token))
         else:
-            self._pending.watched.append(_Watched(watched, target, None))
+            self._pending.watched.append(Watched(watched, target, None))
         log.info(
             "endpoint disabled: provider reports a dead token",
             extra={
@@ -712,69 +672,20 @@ class DeliveryEngine:
 
     async def _flush(self) -> None:
         batch = self._pending
-        if not (
-            len(batch)
-            or batch.dead
-            or batch.new_tokens
-            or batch.watched
-            or batch.unhealthy
-            or batch.healthy
-        ):
+        if not batch.any():
             return
-        self._pending = _Outcomes()
+        self._pending = Outcomes()
         clock = self._rt.clock
-
-        def tx(conn: Connection) -> int:
-            now = clock()
-            outbox.record(conn, batch.finished, batch.retries)
-            outbox.release(conn, batch.released)
-            endpoint_store.disable_dead(conn, batch.dead, now)
-            for endpoint_id, old, new in batch.new_tokens:
-                endpoint_store.replace_token(conn, endpoint_id, old, new, now)
-            for app_id, reason in batch.unhealthy.items():
-                app_store.mark_unhealthy(conn, app_id, reason, now)
-            for app_id in batch.healthy - set(batch.unhealthy):
-                app_store.mark_healthy(conn, app_id)
-            log_store.insert_many(conn, batch.logs)
-            if not (batch.watched or batch.failures):
-                return 0
-            return _write_events(conn, batch, now)
-
         try:
-            emitted = await self._rt.db.write(tx)
+            emitted = await self._rt.db.write(lambda conn: batch.write(conn, clock()))
         except BaseException:
             # Put the outcomes back so that the next flush writes them.
-            self._pending = _merge(batch, self._pending)
+            self._pending = batch.merged(self._pending)
             raise
         if emitted:
             self._rt.work.notify()  # the events' fan-outs
         if batch.logs and self._config.delivery_log_stdout:
             delivery_logs.write_lines(batch.logs)
-
-
-def _write_events(conn: Connection, batch: _Outcomes, now: datetime) -> int:
-    """Apply the watched endpoints' verdicts, and write the events of ``batch`` (in the
-    flush's transaction); how many events were written."""
-    emitter = events.Emitter(conn, now)
-    for w in batch.watched:
-        target = w.target
-        if w.new_token is None:
-            changed = endpoint_store.disable_if_dead(conn, target.id, target.token, now)
-        else:
-            changed = endpoint_store.replace_token(conn, target.id, target.token, w.new_token, now)
-        if changed:
-            emitter.emit(w.app, events.UPDATED, target.arn)
-    for f in batch.failures:
-        emitter.emit(
-            f.app,
-            events.DELIVERY_FAILURE,
-            f.endpoint_arn,
-            MessageId=f.message_id,
-            DeliveryAttempts=f.attempts,
-            FailureType=f.failure_type,
-            FailureMessage=f.failure_message,
-        )
-    return emitter.count
 
 
 def _failure_message(result: SendResult) -> str:
@@ -808,21 +719,6 @@ def _finished(
         None if sent else (result.response[:_RESPONSE_LIMIT] or None),
         now,
         result.latency_ms,
-    )
-
-
-def _merge(a: _Outcomes, b: _Outcomes) -> _Outcomes:
-    return _Outcomes(
-        a.finished + b.finished,
-        a.retries + b.retries,
-        a.released + b.released,
-        a.dead + b.dead,
-        a.new_tokens + b.new_tokens,
-        {**a.unhealthy, **b.unhealthy},
-        a.healthy | b.healthy,
-        a.logs + b.logs,
-        a.watched + b.watched,
-        a.failures + b.failures,
     )
 
 
