@@ -141,7 +141,8 @@ class Subscriber:
     credentials: tuple[str, str, str] | None = None
     unauthorized: int = 0
     received: list[Received] = field(default_factory=list)
-    statuses: deque[int] = field(default_factory=deque)
+    # The status codes to answer with, per path, before answering 200 again.
+    statuses: dict[str, deque[int]] = field(default_factory=dict)
     verified: int = 0
     errors: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -150,7 +151,8 @@ class Subscriber:
         """Answer a request; it is listed in ``received`` once handled (verified, and
         confirmed when it asks to be)."""
         with self.lock:
-            status = self.statuses.popleft() if self.statuses else 200
+            scripted = self.statuses.get(got.path)
+            status = scripted.popleft() if scripted else 200
         try:
             if status != 200 or got.headers.get("x-amz-sns-rawdelivery") == "true":
                 return status
@@ -168,6 +170,11 @@ class Subscriber:
             with self.lock:
                 self.received.append(got)
         return 200
+
+    def script(self, path: str, *statuses: int) -> None:
+        """Answer the next requests to ``path`` with ``statuses``, then 200."""
+        with self.lock:
+            self.statuses.setdefault(path, deque()).extend(statuses)
 
     def challenge(self, method: str, headers: dict[str, str]) -> str | None:
         """The ``WWW-Authenticate`` to answer 401 with, or None when authorised."""

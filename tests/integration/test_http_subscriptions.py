@@ -17,9 +17,10 @@ import httpx
 import pytest
 from botocore.exceptions import ClientError
 from cryptography.exceptions import InvalidSignature
+from prometheus_client.parser import text_string_to_metric_families
 
 from pushgate.fakes.runner import FakeProviders
-from tests.conftest import Server, start_server, unique
+from tests.conftest import ACCESS_KEY_ID, SECRET_ACCESS_KEY, Server, start_server, unique
 from tests.integration.delivery_helpers import FAST_ENGINE, apns_app, apns_token, endpoint
 from tests.sns_subscriber import Subscriber, running_subscriber, verify_with_certificate
 
@@ -192,33 +193,67 @@ def test_raw_message_delivery_and_message_structure(sns: Any, subscriber: Subscr
     assert "x-amz-sns-rawdelivery" not in wrapped.headers
 
 
+def _posts(server: Server, message_id: str) -> list[dict[str, Any]]:
+    """The message's HTTP/S posts, from ``GET /v1/messages/{id}``."""
+    answer = httpx.get(
+        f"{server.url}/v1/messages/{message_id}",
+        auth=(ACCESS_KEY_ID, SECRET_ACCESS_KEY),
+        timeout=10,
+    )
+    assert answer.status_code == 200, answer.text
+    posts: list[dict[str, Any]] = answer.json()["subscribers"]
+    return posts
+
+
+def _settled_posts(server: Server, message_id: str, count: int) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + 20
+    while True:
+        posts = _posts(server, message_id)
+        if len(posts) == count and all(p["state"] != "queued" for p in posts):
+            return posts
+        assert time.monotonic() < deadline, posts
+        time.sleep(0.1)
+
+
 def test_a_5xx_is_retried_by_the_delivery_policy_and_a_4xx_is_not(
-    sns: Any, subscriber: Subscriber
+    sns: Any, server: Server, subscriber: Subscriber
 ) -> None:
     topic = _topic(sns)
-    _subscribed(sns, subscriber, topic, "/flaky", DeliveryPolicy=FAST_RETRIES)
-    subscriber.statuses.extend([500, 503])
-    sns.publish(TopicArn=topic, Message="third time lucky")
+    flaky = _subscribed(sns, subscriber, topic, "/flaky", DeliveryPolicy=FAST_RETRIES)
+    gone = _subscribed(sns, subscriber, topic, "/gone", DeliveryPolicy=FAST_RETRIES)
+    subscriber.script("/flaky", 500, 503)
+    subscriber.script("/gone", 404)
+    published = sns.publish(TopicArn=topic, Message="third time lucky")
     received = subscriber.wait_for("Notification", count=3, path="/flaky")
-    assert len({r.json()["MessageId"] for r in received}) == 1
+    assert {r.json()["MessageId"] for r in received} == {published["MessageId"]}
     assert subscriber.errors == []
-
-    _subscribed(sns, subscriber, topic, "/gone", DeliveryPolicy=FAST_RETRIES)
-    subscriber.statuses.extend([404])
-    sns.publish(TopicArn=topic, Message="not retried")
-    subscriber.wait_for("Notification", count=2, path="/flaky")
-    time.sleep(2.5)  # past the policy's 1 s retry delay
+    posts = {p["subscription"]: p for p in _settled_posts(server, published["MessageId"], 2)}
+    assert posts[flaky]["state"] == "sent" and posts[flaky]["attempts"] == 3
+    assert posts[gone]["state"] == "failed" and posts[gone]["attempts"] == 1
+    assert (posts[gone]["statusCode"], posts[gone]["reason"]) == (404, "HTTP 404")
     assert len(subscriber.of_type("Notification", "/gone")) == 1
 
 
-def test_the_retry_policy_gives_up(sns: Any, subscriber: Subscriber) -> None:
+def test_the_retry_policy_gives_up(sns: Any, server: Server, subscriber: Subscriber) -> None:
     topic = _topic(sns)
     _subscribed(sns, subscriber, topic, "/down", DeliveryPolicy=FAST_RETRIES)
-    subscriber.statuses.extend([500] * 5)
-    sns.publish(TopicArn=topic, Message="never arrives")
-    subscriber.wait_for("Notification", count=3, path="/down")
-    time.sleep(2.5)
+    subscriber.script("/down", *[500] * 5)
+    published = sns.publish(TopicArn=topic, Message="never arrives")
+    (post,) = _settled_posts(server, published["MessageId"], 1)
+    assert (post["state"], post["attempts"], post["reason"]) == ("failed", 3, "HTTP 500")
     assert len(subscriber.of_type("Notification", "/down")) == 3  # 1 + numRetries
+    scraped = httpx.get(
+        f"{server.url}/metrics", auth=(ACCESS_KEY_ID, SECRET_ACCESS_KEY), timeout=10
+    ).text
+    counts = {
+        (sample.labels["type"], sample.labels["outcome"]): sample.value
+        for family in text_string_to_metric_families(scraped)
+        if family.name == "pushgate_subscriber_posts"
+        for sample in family.samples
+    }
+    assert counts[("Notification", "failed")] >= 1
+    assert counts[("Notification", "retry")] >= 2
+    assert counts[("SubscriptionConfirmation", "sent")] >= 1
 
 
 def test_unsubscribe_url_and_restoring_the_subscription(sns: Any, subscriber: Subscriber) -> None:

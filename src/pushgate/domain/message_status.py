@@ -2,7 +2,8 @@
 
 SNS only reports delivery through CloudWatch logs; pushgate answers, per message, how many
 deliveries are queued, sent, failed or expired, and for each one its endpoint, attempts,
-the provider's status and reason, and the provider's latency.
+the provider's status and reason, and the provider's latency; and for a topic message,
+where each HTTP/S subscriber's POST stands.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 
 from pushgate.domain.runtime import Runtime
 from pushgate.store import outbox
+from pushgate.store import subscription_deliveries as post_store
 
 PAGE_SIZE = 100
 
@@ -33,6 +35,7 @@ async def get(
     status = await rt.db.read(outbox.message_status, message_id, after=after, limit=limit + 1)
     if status is None:
         return None
+    posts = await rt.db.read(post_store.of_message, message_id, PAGE_SIZE)
     page = status.deliveries[:limit]
     counts = {state: status.counts.get(state, 0) for state in outbox.STATES}
     return {
@@ -58,4 +61,17 @@ async def get(
             for d in page
         ],
         "next": str(page[-1].id) if len(status.deliveries) > limit else None,
+        # A topic message's HTTP/S subscribers (the first 100), their URLs' passwords masked.
+        "subscribers": [
+            {
+                "subscription": p.subscription_arn,
+                "url": p.url,
+                "state": p.state,
+                "attempts": p.attempts,
+                "statusCode": p.status_code,
+                "reason": p.reason,
+                "finishedAt": _iso(p.finished_at),
+            }
+            for p in posts
+        ],
     }

@@ -320,7 +320,8 @@ class PostStatus:
     finished_at: float | None
 
 
-def of_message(conn: Connection, message_pk: int, limit: int = 100) -> list[PostStatus]:
+def of_message(conn: Connection, message_id: str, limit: int = 100) -> list[PostStatus]:
+    """The first ``limit`` posts of a topic message's Notification, by its MessageId."""
     rows = conn.execute(
         select(
             sd.c.kind,
@@ -332,7 +333,8 @@ def of_message(conn: Connection, message_pk: int, limit: int = 100) -> list[Post
             sd.c.reason,
             sd.c.finished_at,
         )
-        .where(sd.c.message_pk == message_pk)
+        .select_from(sd.join(m, m.c.id == sd.c.message_pk))
+        .where(m.c.message_id == message_id)
         .order_by(sd.c.id)
         .limit(limit)
     )
