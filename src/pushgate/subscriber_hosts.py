@@ -54,6 +54,7 @@ import enum
 import ipaddress
 import re
 import socket
+import time
 from dataclasses import dataclass, field
 from typing import NamedTuple
 from urllib.parse import urlsplit
@@ -64,6 +65,8 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
+RESOLVE_TTL = 30.0
+RESOLVE_CACHE_SIZE = 10_000
 
 # Never public, whatever this Python's is_global says (its tables changed in 2024, with
 # CVE-2024-4032): the IANA IPv4 and IPv6 special-purpose address registries.
@@ -182,6 +185,12 @@ class SubscriberHosts:
     denied: tuple[str, ...] = ()
     _allow: tuple[_Entry, ...] = field(init=False, repr=False, compare=False)
     _deny: tuple[_Entry, ...] = field(init=False, repr=False, compare=False)
+    # Resolutions by (host, port), reused for RESOLVE_TTL seconds: a fan-out posts to the
+    # same hosts over and over, and every lookup is a thread of the loop's executor. The
+    # addresses are checked on every use all the same.
+    _resolved: dict[tuple[str, int], tuple[float, list[IPAddress]]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         """Parse the entries now, so that a bad setting stops start-up (ValueError)."""
@@ -222,15 +231,27 @@ class SubscriberHosts:
             self._check_address(target, target.ip, _Listing.NO)
             return ResolvedTarget(url, target.host, target.port, str(target.ip))
         listing = self._check_name(target)
+        addresses = await self._addresses(target)
+        for address in addresses:
+            self._check_address(target, address, listing)
+        return ResolvedTarget(url, target.host, target.port, str(addresses[0]))
+
+    async def _addresses(self, target: _Url) -> list[IPAddress]:
+        key = (target.host, target.port)
+        now = time.monotonic()
+        cached = self._resolved.get(key)
+        if cached is not None and cached[0] > now:
+            return cached[1]
         infos = await asyncio.get_running_loop().getaddrinfo(
             target.host, target.port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP
         )
         addresses = list(dict.fromkeys(ipaddress.ip_address(str(info[4][0])) for info in infos))
         if not addresses:
             raise socket.gaierror(socket.EAI_NONAME, f"{target.host} has no address")
-        for address in addresses:
-            self._check_address(target, address, listing)
-        return ResolvedTarget(url, target.host, target.port, str(addresses[0]))
+        if len(self._resolved) >= RESOLVE_CACHE_SIZE:
+            self._resolved.clear()
+        self._resolved[key] = (now + RESOLVE_TTL, addresses)
+        return addresses
 
     def _check_name(self, target: _Url) -> _Listing:
         """Refuse a denied name, or one the allow list cannot admit; say how it is listed."""

@@ -8,6 +8,7 @@ import io
 import re
 import socket
 import ssl
+import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -22,6 +23,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from pushgate import subscriber_hosts
 from pushgate.subscriber_hosts import (
     HostRefused,
     ResolvedTarget,
@@ -666,3 +668,19 @@ def test_https_urls_may_carry_credentials(url: str) -> None:
 def test_credentials_do_not_hide_the_host() -> None:
     refused = OPEN.refusal("https://example.com:443@127.0.0.1/")
     assert refused is not None and "127.0.0.1" in refused
+
+
+async def test_resolutions_are_reused_for_a_while(
+    answers: dict[str, list[str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hosts = SubscriberHosts()
+    answers["cached.example"] = ["93.184.216.34"]
+    first = await hosts.resolve("https://cached.example/a")
+    answers["cached.example"] = ["93.184.216.35"]
+    again = await hosts.resolve("https://cached.example/b")
+    assert first.address == again.address == "93.184.216.34"
+    assert again.url == "https://cached.example/b"
+    # Past the TTL, the name is looked up again.
+    clock = time.monotonic() + subscriber_hosts.RESOLVE_TTL + 1
+    monkeypatch.setattr(subscriber_hosts.time, "monotonic", lambda: clock)
+    assert (await hosts.resolve("https://cached.example/c")).address == "93.184.216.35"
