@@ -256,6 +256,19 @@ def test_the_retry_policy_gives_up(sns: Any, server: Server, subscriber: Subscri
     assert counts[("SubscriptionConfirmation", "sent")] >= 1
 
 
+def test_max_receives_per_second(sns: Any, subscriber: Subscriber) -> None:
+    """A throttled subscription gets its posts at most ``maxReceivesPerSecond`` apart."""
+    topic = _topic(sns)
+    policy = json.dumps({"throttlePolicy": {"maxReceivesPerSecond": 2}})
+    _subscribed(sns, subscriber, topic, "/throttled", DeliveryPolicy=policy)
+    for n in range(4):
+        sns.publish(TopicArn=topic, Message=f"message {n}")
+    received = subscriber.wait_for("Notification", count=4, path="/throttled")
+    arrivals = sorted(r.at for r in received)
+    # A lower bound only: slow machines make the gaps longer, never shorter.
+    assert arrivals[-1] - arrivals[0] >= 1.4
+
+
 def test_unsubscribe_url_and_restoring_the_subscription(sns: Any, subscriber: Subscriber) -> None:
     topic = _topic(sns)
     arn = _subscribed(sns, subscriber, topic, "/leaving")

@@ -25,7 +25,6 @@ import contextlib
 import logging
 import ssl
 import time
-from collections import defaultdict
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +34,7 @@ import httpx
 from sqlalchemy import Connection
 
 from pushgate import metrics
+from pushgate.delivery.throttle import Throttle
 from pushgate.domain import delivery_policy, subscriber_posts
 from pushgate.domain.runtime import Runtime
 from pushgate.domain.subscriber_posts import Links, Post
@@ -108,7 +108,7 @@ class SubscriptionSender:
         self._capacity = asyncio.Event()
         self._pending: list[PostOutcome] = []
         self._released: list[tuple[int, float]] = []
-        self._next_slot: dict[int, float] = defaultdict(float)
+        self._throttle = Throttle(_MAX_THROTTLE_WAIT)
         # Per subscriber credentials: a Digest subscriber's challenge is remembered, so
         # that later posts authenticate at once (httpx's DigestAuth caches it).
         self._auths: dict[tuple[str, bytes], BasicThenDigest] = {}
@@ -223,9 +223,12 @@ class SubscriptionSender:
             return PostOutcome(
                 claim.id, store.FAILED, None, "HostRefused", str(refused)[:_RESPONSE_LIMIT], now
             )
-        if not await self._throttle(claim, policy):
+        wait = self._throttle.wait(claim.subscription_id, policy.max_receives_per_second)
+        if wait is None:
             self._released.append((claim.id, time.time() + _MAX_THROTTLE_WAIT))
             return None
+        if wait:
+            await asyncio.sleep(wait)
         url, headers, extensions = pinned_request_args(target)
         try:
             # SNS's 15 s is for the whole exchange, however slowly the subscriber drips.
@@ -325,23 +328,6 @@ class SubscriptionSender:
             version=version,
             content_type=policy.content_type,
         )
-
-    async def _throttle(
-        self, claim: ClaimedPost, policy: delivery_policy.HttpDeliveryPolicy
-    ) -> bool:
-        """Honour the policy's ``maxReceivesPerSecond`` (per subscription, per process):
-        wait for the subscription's next slot, or say False when it is too far off."""
-        rate = policy.max_receives_per_second
-        if not rate:
-            return True
-        now = time.monotonic()
-        slot = max(now, self._next_slot[claim.subscription_id])
-        if slot - now > _MAX_THROTTLE_WAIT:
-            return False
-        self._next_slot[claim.subscription_id] = slot + 1.0 / rate
-        if slot > now:
-            await asyncio.sleep(slot - now)
-        return True
 
     def _retry_or_fail(
         self,
