@@ -183,7 +183,7 @@ class PushgateApp:
             self.state.engine.start()
             self.state.subscribers = SubscriptionSender(
                 rt,
-                lambda: Links(self.settings.effective_public_url, self.signing_keys.get()),
+                Links(self.settings.effective_public_url, self.signing_keys.get()),
                 rt.subscriber_hosts,
                 SenderConfig(
                     max_in_flight=self.settings.subscription_max_in_flight,

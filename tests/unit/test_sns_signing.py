@@ -246,3 +246,27 @@ def test_a_stored_key_with_a_foreign_certificate_is_refused() -> None:
         signing_key.loads(mixed)
     with pytest.raises(ValueError, match="no certificate"):
         signing_key.loads(b"garbage")
+
+
+def test_a_signer_signs_a_message_once_for_every_subscriber(
+    key: signing_key.SigningKey,
+) -> None:
+    """The UnsubscribeURL differs per subscriber but is not signed: one RSA operation."""
+    calls: list[bytes] = []
+
+    class CountingKey:
+        def sign(self, data: bytes, *args: Any) -> bytes:
+            calls.append(data)
+            return key.private_key.sign(data, *args)
+
+    signer = signing.Signer(CountingKey(), remember=2)  # type: ignore[arg-type]
+    base = dict(MESSAGES["notification"])
+    first = signer.sign(base | {"UnsubscribeURL": "https://x/?a=1"}, CERT_URL, "2")
+    second = signer.sign(base | {"UnsubscribeURL": "https://x/?a=2"}, CERT_URL, "2")
+    assert first["Signature"] == second["Signature"] and len(calls) == 1
+    for signed in (first, second):
+        verify(json.dumps(signed), key.cert_pem)
+    signer.sign(base, CERT_URL, "1")  # another version: another signature
+    signer.sign(base | {"Message": "other"}, CERT_URL, "2")  # the memory is full: cleared
+    signer.sign(base, CERT_URL, "2")
+    assert len(calls) == 4

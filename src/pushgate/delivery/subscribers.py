@@ -25,7 +25,7 @@ import contextlib
 import logging
 import ssl
 import time
-from collections.abc import Callable, Generator
+from collections.abc import Generator
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -87,7 +87,7 @@ class SubscriptionSender:
     def __init__(
         self,
         rt: Runtime,
-        links: Callable[[], Links],
+        links: Links,
         hosts: SubscriberHosts,
         config: SenderConfig,
     ) -> None:
@@ -293,7 +293,7 @@ class SubscriptionSender:
         sub: dict[str, str],
         policy: delivery_policy.HttpDeliveryPolicy,
     ) -> Post | None:
-        links = self._links()
+        links = self._links
         topic = context.topics.get(claim.topic_arn, {})
         version = subscriber_posts.signature_version(topic)
         if claim.kind == store.NOTIFICATION:

@@ -100,25 +100,53 @@ def string_to_sign(message: Mapping[str, Any]) -> bytes:
     return "".join(parts).encode()
 
 
+class Signer:
+    """Signs SNS messages with one key, remembering the latest signatures.
+
+    Every subscriber of a topic message gets the same signed fields (the
+    ``UnsubscribeURL`` that differs is not signed), so one RSA operation serves them all;
+    bench/subscribers.py measured signing at 15% of the sender's time before this.
+    """
+
+    def __init__(self, key: rsa.RSAPrivateKey, remember: int = 1024) -> None:
+        self._key = key
+        self._remember = remember
+        self._signatures: dict[tuple[str, bytes], str] = {}
+
+    def sign(
+        self, message: Mapping[str, Any], signing_cert_url: str, version: SignatureVersion = "1"
+    ) -> SnsMessage:
+        """``message`` with ``SignatureVersion``, ``Signature`` and ``SigningCertURL``
+        added, its fields in SNS's order. Version 1 (SHA1) is SNS's default for a topic."""
+        if version not in _HASHES:
+            raise ValueError(f"SignatureVersion must be 1 or 2, not {version!r}")
+        data = string_to_sign(message)
+        signature = self._signatures.get((version, data))
+        if signature is None:
+            raw = self._key.sign(data, padding.PKCS1v15(), _HASHES[version]())
+            signature = base64.b64encode(raw).decode()
+            if self._remember:
+                if len(self._signatures) >= self._remember:
+                    self._signatures.clear()
+                self._signatures[(version, data)] = signature
+        signed = {
+            **message,
+            "SignatureVersion": version,
+            "Signature": signature,
+            "SigningCertURL": signing_cert_url,
+        }
+        ordered = {name: signed[name] for name in _BODY_ORDER if name in signed}
+        return ordered | {name: value for name, value in signed.items() if name not in ordered}
+
+
 def sign(
     message: Mapping[str, Any],
     key: rsa.RSAPrivateKey,
     signing_cert_url: str,
     version: SignatureVersion = "1",
 ) -> SnsMessage:
-    """``message`` with ``SignatureVersion``, ``Signature`` and ``SigningCertURL`` added,
-    its fields in SNS's order. Version 1 (SHA1) is SNS's default for a topic."""
-    if version not in _HASHES:
-        raise ValueError(f"SignatureVersion must be 1 or 2, not {version!r}")
-    signature = key.sign(string_to_sign(message), padding.PKCS1v15(), _HASHES[version]())
-    signed = {
-        **message,
-        "SignatureVersion": version,
-        "Signature": base64.b64encode(signature).decode(),
-        "SigningCertURL": signing_cert_url,
-    }
-    ordered = {name: signed[name] for name in _BODY_ORDER if name in signed}
-    return ordered | {name: value for name, value in signed.items() if name not in ordered}
+    """One message signed with ``key`` (see :meth:`Signer.sign`)."""
+    return Signer(key, remember=0).sign(message, signing_cert_url, version)
 
 
 def notification(

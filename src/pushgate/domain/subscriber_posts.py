@@ -15,7 +15,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from urllib.parse import urlencode
 
@@ -33,12 +33,17 @@ class Post:
     body: bytes
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Links:
-    """Where this server is reached (``PUSHGATE_PUBLIC_URL``) and its signing key."""
+    """Where this server is reached (``PUSHGATE_PUBLIC_URL``), its signing key, and the
+    signer that remembers recent signatures (one per message, not per subscriber)."""
 
     public_url: str
     key: SigningKey
+    signer: signing.Signer = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "signer", signing.Signer(self.key.private_key))
 
     def subscribe_url(self, topic_arn: str, token: str) -> str:
         query = urlencode({"Action": "ConfirmSubscription", "TopicArn": topic_arn, "Token": token})
@@ -164,5 +169,5 @@ def _signed(
     message: signing.SnsMessage,
     version: signing.SignatureVersion,
 ) -> Post:
-    signed = signing.sign(message, links.key.private_key, links.cert_url, version)
+    signed = links.signer.sign(message, links.cert_url, version)
     return Post(url, headers, json.dumps(signed, indent=2).encode())
