@@ -45,6 +45,7 @@ from pushgate.domain.subscriber_posts import Links
 from pushgate.jobs import PeriodicPruner, prune_policy
 from pushgate.oidc import OidcConfig, OidcVerifier
 from pushgate.providers.hosts import DeviceHosts
+from pushgate.providers.transport import Http2Transport
 from pushgate.settings import Settings, forwarded, unknown_env_vars
 from pushgate.signing_key import SigningKeyCache
 from pushgate.store import migrate
@@ -109,6 +110,7 @@ class State:
     sns: SnsQueryApp | None = None
     engine: DeliveryEngine | None = None
     subscribers: SubscriptionSender | None = None
+    subscriber_transport: Http2Transport | None = None
     clients: ClientRegistry | None = None
     pruner: PeriodicPruner | None = None
 
@@ -181,6 +183,9 @@ class PushgateApp:
             self.state.clients = ClientRegistry(rt, self.settings)
             self.state.engine = DeliveryEngine(rt, self.state.clients, engine_config(self.settings))
             self.state.engine.start()
+            # Subscriber posts get a transport (so a thread and connections) of their own,
+            # beside the providers'; PUSHGATE_PROVIDER_CA_FILE is trusted for them too.
+            self.state.subscriber_transport = Http2Transport(ca_file=self.settings.provider_ca_file)
             self.state.subscribers = SubscriptionSender(
                 rt,
                 Links(self.settings.effective_public_url, self.signing_keys.get()),
@@ -188,8 +193,8 @@ class PushgateApp:
                 SenderConfig(
                     max_in_flight=self.settings.subscription_max_in_flight,
                     lease_seconds=self.settings.delivery_lease_seconds,
-                    ca_file=self.settings.provider_ca_file,
                 ),
+                self.state.subscriber_transport,
             )
             self.state.subscribers.start()
             if self.settings.prune_interval is not None:
@@ -218,6 +223,8 @@ class PushgateApp:
                 await self.state.engine.stop()
             if self.state.subscribers is not None:
                 await self.state.subscribers.stop()
+            if self.state.subscriber_transport is not None:
+                await self.state.subscriber_transport.close()
             if self.state.clients is not None:
                 await self.state.clients.close()
             await self.rest.state.oidc_verifier.close()

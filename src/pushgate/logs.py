@@ -41,10 +41,6 @@ def configure(level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    # httpx logs every request's URL at INFO: a subscriber's or a Web Push endpoint's URL
-    # may carry a secret, and pushgate logs its own outcomes.
-    for name in ("httpx", "httpcore"):
-        logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
 
 
 def mask(token: str) -> str:

@@ -32,7 +32,7 @@ entry (not by ``*``): ``localhost`` on the allow list admits 127.0.0.1 for that 
 Two checks: :meth:`SubscriberHosts.refusal` at Subscribe (no DNS) and
 :meth:`SubscriberHosts.resolve` at send time, which resolves the name, checks every
 address and returns the one to connect to. The sender must connect to that address and
-no other (:func:`pinned_request_args` for httpx, :func:`curl_connect_to` for libcurl), so
+no other (:func:`curl_connect_to` gives libcurl's ``CONNECT_TO`` entry), so
 that a second DNS answer cannot swap in an internal address (DNS rebinding); it must also
 not follow redirects, nor go through a proxy taken from the environment.
 
@@ -127,14 +127,6 @@ class ResolvedTarget:
     host: str  # lower-case ASCII (IDNA), no trailing dot, no brackets
     port: int
     address: str
-
-
-class PinnedRequest(NamedTuple):
-    """The httpx arguments that send a request to :attr:`ResolvedTarget.address`."""
-
-    url: str
-    headers: dict[str, str]
-    extensions: dict[str, str]
 
 
 class _Url(NamedTuple):
@@ -297,34 +289,6 @@ def is_public(address: IPAddress) -> bool:
     if inner is not address:
         return is_public(inner)
     return address.is_global and not any(address in net for net in _NON_PUBLIC)
-
-
-def pinned_request_args(target: ResolvedTarget) -> PinnedRequest:
-    """The URL, headers and extensions that make httpx connect to ``target.address``.
-
-    The URL names the address, so httpx does no DNS lookup of its own; ``Host`` carries
-    the original name (HTTP/2: ``:authority``) and, for https, the ``sni_hostname``
-    request extension makes TLS send the name as SNI and check the certificate against
-    it instead of against the address: httpcore's ``AsyncHTTPConnection._connect`` passes
-    ``server_hostname=sni_hostname or origin.host`` to ``start_tls``; documented in
-    https://www.python-httpx.org/advanced/extensions/#sni_hostname.
-
-    httpx pools connections by (scheme, address, port), so two names on one address may
-    share a connection that TLS verified for the first of them: harmless for one server
-    with a certificate for both, but a sender that wants each request checked against its
-    own name needs a client per host or no keep-alive.
-    """
-    parts = urlsplit(target.url)
-    address = ipaddress.ip_address(target.address)
-    path = parts.path or "/"
-    query = f"?{parts.query}" if parts.query else ""
-    url = f"{parts.scheme}://{_bracket(address)}:{target.port}{path}{query}"
-    host = _bracket(ipaddress.ip_address(target.host)) if ":" in target.host else target.host
-    default = DEFAULT_PORTS[parts.scheme] == target.port
-    headers = {"Host": host if default else f"{host}:{target.port}"}
-    named = _parse_ip(target.host) is None
-    extensions = {"sni_hostname": target.host} if parts.scheme == "https" and named else {}
-    return PinnedRequest(url, headers, extensions)
 
 
 def curl_connect_to(target: ResolvedTarget) -> str:

@@ -418,8 +418,13 @@ def test_https_subscriber_with_credentials(
     (note,) = https_subscriber.wait_for("Notification", path=path)
     assert note.json()["Message"] == "authenticated"
     assert https_subscriber.errors == []
-    # Digest needs a challenge first; Basic is sent with the request.
-    assert https_subscriber.unauthorized == (2 if scheme == "digest" else 0)
+    # Basic is sent with the request. Digest needs a challenge first: the 401 to the Basic
+    # attempt, which libcurl keeps on that handle, so the Digest retry answers it at once;
+    # a post that goes out on another handle of the transport gets a 401 of its own first.
+    if scheme == "digest":
+        assert 1 <= https_subscriber.unauthorized <= 3
+    else:
+        assert https_subscriber.unauthorized == 0
     # Subscribing the listed (masked) endpoint again is the same subscription.
     again = sns.subscribe(
         TopicArn=topic, Protocol="https", Endpoint=listed[0]["Endpoint"], ReturnSubscriptionArn=True

@@ -3,8 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
+import re
+import threading
+import time
 from collections import Counter
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,6 +26,7 @@ from pushgate.providers.outcomes import Outcome
 from pushgate.providers.retry_after import MAX_RETRY_AFTER, parse_retry_after
 from pushgate.providers.transport import (
     CLOSED_ERROR,
+    TIMEOUT_ERROR,
     ClientCert,
     Http2Transport,
     Request,
@@ -482,3 +492,227 @@ async def test_idle_partitions_and_spare_handles_are_swept(
     await asyncio.sleep(0.01)
     assert (await transport.request(push(fakes, cert=cert, pool="b"))).status == 200
     assert ("a", cert) not in transport._pools
+
+
+# -- per-request options, against a plain HTTP/1.1 server (the subscriber sender's) ------
+
+_REALM = "hooks"
+_NONCE = "dcd98b7102dd2f0e8b11d0f600bfb0c093"
+
+
+def _md5(text: str) -> str:
+    return hashlib.md5(text.encode()).hexdigest()
+
+
+def _digest_ok(header: str, user: str, password: str) -> bool:
+    """RFC 7616's MD5 response with qop=auth, computed here."""
+    pairs = re.findall(r'(\w+)=(?:"([^"]*)"|([^,\s]*))', header.removeprefix("Digest "))
+    fields = {name: quoted or bare for name, quoted, bare in pairs}
+    if fields.get("username") != user or fields.get("nonce") != _NONCE:
+        return False
+    ha1 = _md5(f"{user}:{_REALM}:{password}")
+    ha2 = _md5(f"POST:{fields.get('uri', '')}")
+    expected = _md5(f"{ha1}:{_NONCE}:{fields.get('nc', '')}:{fields.get('cnonce', '')}:auth:{ha2}")
+    return fields.get("response") == expected
+
+
+@dataclass
+class Seen:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+    status: int
+
+
+class PlainServer:
+    """A threaded HTTP/1.1 server with keep-alive: ``/slow`` answers after a second,
+    ``/big`` sends 1000 bytes with a ``Content-Length``, ``/chunked`` 1000 bytes chunked,
+    ``/digest`` wants Digest and ``/basic`` Basic credentials (user ``hook``, password
+    ``pa:ss``); anything else answers 200 ``ok``."""
+
+    USER, PASSWORD = "hook", "pa:ss"
+
+    def __init__(self) -> None:
+        self.seen: list[Seen] = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("content-length") or 0)
+                body = self.rfile.read(length)
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                status, extra, answer, chunked = self._answer(self.path, headers)
+                server.seen.append(Seen(self.path, headers, body, status))
+                self.send_response(status)
+                for name, value in extra.items():
+                    self.send_header(name, value)
+                if chunked:
+                    self.send_header("transfer-encoding", "chunked")
+                    self.end_headers()
+                    for start in range(0, len(answer), 100):
+                        piece = answer[start : start + 100]
+                        self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+                    self.wfile.write(b"0\r\n\r\n")
+                else:
+                    self.send_header("content-length", str(len(answer)))
+                    self.end_headers()
+                    self.wfile.write(answer)
+
+            def _answer(
+                self, path: str, headers: dict[str, str]
+            ) -> tuple[int, dict[str, str], bytes, bool]:
+                given = headers.get("authorization", "")
+                if path == "/slow":
+                    time.sleep(1.0)
+                elif path == "/big":
+                    return 200, {}, b"x" * 1000, False
+                elif path == "/chunked":
+                    return 500, {}, b"y" * 1000, True
+                elif path == "/digest" and not (
+                    given.startswith("Digest ")
+                    and _digest_ok(given, PlainServer.USER, PlainServer.PASSWORD)
+                ):
+                    challenge = f'Digest realm="{_REALM}", qop="auth", nonce="{_NONCE}"'
+                    return 401, {"www-authenticate": challenge}, b"", False
+                elif path == "/basic":
+                    expected = base64.b64encode(b"hook:pa:ss").decode()
+                    if given != f"Basic {expected}":
+                        return 401, {"www-authenticate": f'Basic realm="{_REALM}"'}, b"", False
+                return 200, {}, b"ok", False
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.port = self.httpd.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def plain() -> Iterator[PlainServer]:
+    server = PlainServer()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+async def one_handle() -> AsyncIterator[Http2Transport]:
+    """A transport whose requests, sent one at a time, reuse one easy handle."""
+    transport = Http2Transport(timeout=5.0)
+    yield transport
+    await transport.close()
+
+
+def post(url: str, **options: Any) -> Request:
+    return Request("POST", url, ["content-type: text/plain"], b"hello", pool="plain", **options)
+
+
+async def test_connect_to_pins_the_address_and_is_not_kept(
+    plain: PlainServer, one_handle: Http2Transport
+) -> None:
+    name = "pinned.invalid"  # never resolves: only CONNECT_TO can reach it
+    url = f"http://{name}:{plain.port}/ok"
+    pinned = await one_handle.request(
+        post(url, connect_to=f"{name}:{plain.port}:127.0.0.1:{plain.port}")
+    )
+    assert (pinned.status, pinned.body) == (200, b"ok")
+    assert plain.seen[-1].headers["host"] == f"{name}:{plain.port}"
+    (handle,) = one_handle._pools[("plain", None)].slots.values()
+    unpinned = await one_handle.request(post(url))
+    assert unpinned.status == 0 and unpinned.error is not None
+    assert list(one_handle._pools[("plain", None)].slots.values()) == [handle]
+    assert len(plain.seen) == 1
+
+
+async def test_timeout_ms_is_for_one_request(
+    plain: PlainServer, one_handle: Http2Transport
+) -> None:
+    short = await one_handle.request(post(f"{plain.url}/slow", timeout_ms=200))
+    assert short.status == 0 and short.error is not None
+    assert short.error.startswith(TIMEOUT_ERROR) and short.elapsed < 0.9
+    default = await one_handle.request(post(f"{plain.url}/slow"))  # the transport's 5 s
+    assert (default.status, default.error) == (200, None)
+    assert len(one_handle._pools[("plain", None)].slots) == 1
+
+
+async def test_max_body_keeps_the_status_and_marks_the_cut(
+    plain: PlainServer, one_handle: Http2Transport
+) -> None:
+    announced = await one_handle.request(post(f"{plain.url}/big", max_body=256))
+    # Content-Length says 1000: libcurl stops at the headers.
+    assert (announced.status, announced.error, announced.truncated) == (200, None, True)
+    assert announced.body == b""
+    chunked = await one_handle.request(post(f"{plain.url}/chunked", max_body=256))
+    assert (chunked.status, chunked.error, chunked.truncated) == (500, None, True)
+    assert chunked.body == b"y" * 256
+    small = await one_handle.request(post(f"{plain.url}/ok", max_body=256))
+    assert (small.status, small.body, small.truncated) == (200, b"ok", False)
+    whole = await one_handle.request(post(f"{plain.url}/big"))
+    assert (whole.status, len(whole.body), whole.truncated) == (200, 1000, False)
+    # An error that is not the limit's stays an error.
+    limited_timeout = await one_handle.request(
+        post(f"{plain.url}/slow", max_body=256, timeout_ms=200)
+    )
+    assert limited_timeout.status == 0 and not limited_timeout.truncated
+    assert len(one_handle._pools[("plain", None)].slots) == 1
+
+
+async def test_basic_is_sent_with_the_request(
+    plain: PlainServer, one_handle: Http2Transport
+) -> None:
+    response = await one_handle.request(
+        post(f"{plain.url}/basic", userpwd=(PlainServer.USER, PlainServer.PASSWORD))
+    )
+    assert response.status == 200
+    assert [s.status for s in plain.seen] == [200]
+
+
+async def test_digest_answers_the_challenge(plain: PlainServer, one_handle: Http2Transport) -> None:
+    credentials = (PlainServer.USER, PlainServer.PASSWORD)
+    response = await one_handle.request(
+        post(f"{plain.url}/digest", userpwd=credentials, digest=True)
+    )
+    assert (response.status, response.body) == (200, b"ok")
+    challenge, answered = plain.seen
+    assert challenge.status == 401 and "authorization" not in challenge.headers
+    assert answered.status == 200 and answered.body == b"hello"
+    wrong = await one_handle.request(
+        post(f"{plain.url}/digest", userpwd=(PlainServer.USER, "nope"), digest=True)
+    )
+    assert wrong.status == 401
+
+
+async def test_a_reused_handle_carries_no_option_of_its_last_request(
+    plain: PlainServer, one_handle: Http2Transport
+) -> None:
+    name = "pinned.invalid"
+    await one_handle.request(
+        post(
+            f"{plain.url}/digest",
+            userpwd=(PlainServer.USER, PlainServer.PASSWORD),
+            digest=True,
+            timeout_ms=3000,
+            max_body=1,
+            connect_to=f"{name}:{plain.port}:127.0.0.1:{plain.port}",
+        )
+    )
+    plain.seen.clear()
+    slow = await one_handle.request(post(f"{plain.url}/slow"))  # not 3 s: the 5 s default
+    big = await one_handle.request(post(f"{plain.url}/big"))
+    basic = await one_handle.request(post(f"{plain.url}/basic"))
+    digest = await one_handle.request(post(f"{plain.url}/digest"))
+    assert [r.status for r in (slow, big, basic, digest)] == [200, 200, 401, 401]
+    assert not big.truncated and len(big.body) == 1000
+    assert all("authorization" not in s.headers for s in plain.seen)
+    handle = one_handle._pools[("plain", None)].free[0]
+    assert not (handle.extra or handle.pinned or handle.timed or handle.limited or handle.userpwd)
+    assert len(one_handle._pools[("plain", None)].slots) == 1

@@ -15,7 +15,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pycurl  # type: ignore[import-untyped]
 import pytest
 from cryptography import x509
@@ -30,7 +29,6 @@ from pushgate.subscriber_hosts import (
     SubscriberHosts,
     curl_connect_to,
     is_public,
-    pinned_request_args,
 )
 
 OPEN = SubscriberHosts()
@@ -422,37 +420,6 @@ async def test_an_unknown_name_is_a_transport_failure(answers: dict[str, list[st
 # Pinned requests
 
 
-def test_pinned_request_args() -> None:
-    pinned = pinned_request_args(
-        ResolvedTarget(
-            "https://hooks.example.com/sns?x=1#frag", "hooks.example.com", 443, "93.184.216.34"
-        )
-    )
-    assert pinned.url == "https://93.184.216.34:443/sns?x=1"
-    assert pinned.headers == {"Host": "hooks.example.com"}
-    assert pinned.extensions == {"sni_hostname": "hooks.example.com"}
-
-    url, headers, extensions = pinned_request_args(
-        ResolvedTarget(
-            "http://hooks.example.com:8080", "hooks.example.com", 8080, "2606:2800:220:1::1"
-        )
-    )
-    assert (url, headers, extensions) == (
-        "http://[2606:2800:220:1::1]:8080/",
-        {"Host": "hooks.example.com:8080"},
-        {},
-    )
-
-    url, headers, extensions = pinned_request_args(
-        ResolvedTarget("https://[2001:4860::8888]/", "2001:4860::8888", 443, "2001:4860::8888")
-    )
-    assert (url, headers, extensions) == (
-        "https://[2001:4860::8888]:443/",
-        {"Host": "[2001:4860::8888]"},
-        {},
-    )
-
-
 def test_curl_connect_to() -> None:
     target = ResolvedTarget("https://hooks.example.com/", "hooks.example.com", 443, "93.184.216.34")
     assert curl_connect_to(target) == "hooks.example.com:443:93.184.216.34:443"
@@ -571,52 +538,6 @@ async def tls_server(tmp_path: Path) -> AsyncIterator[TlsServer]:
     await server.wait_closed()
 
 
-async def test_httpx_pinned_to_the_checked_address_verifies_the_name(tls_server: TlsServer) -> None:
-    hosts = SubscriberHosts.from_settings("localhost", "")
-    target = await hosts.resolve(f"https://localhost:{tls_server.port}/hook")
-    assert target.address == LOCALHOST
-    url, headers, extensions = pinned_request_args(target)
-    assert url == f"https://{ADDRESS}:{tls_server.port}/hook"
-    async with httpx.AsyncClient(verify=tls_server.client_context(), trust_env=False) as client:
-        response = await client.post(url, headers=headers, extensions=extensions, content=b"{}")
-    assert (response.status_code, response.text) == (200, "ok")
-    assert tls_server.hits == [Hit("localhost", f"localhost:{tls_server.port}", b"{}", LOCALHOST)]
-
-
-async def test_httpx_never_looks_the_name_up(tls_server: TlsServer) -> None:
-    # hooks.pushgate.test does not resolve: the request can only reach the pinned address.
-    with pytest.raises(socket.gaierror):
-        socket.getaddrinfo("hooks.pushgate.test", tls_server.port)
-    target = ResolvedTarget(
-        f"https://hooks.pushgate.test:{tls_server.port}/",
-        "hooks.pushgate.test",
-        tls_server.port,
-        LOCALHOST,
-    )
-    url, headers, extensions = pinned_request_args(target)
-    async with httpx.AsyncClient(verify=tls_server.client_context(), trust_env=False) as client:
-        response = await client.post(url, headers=headers, extensions=extensions, content=b"x")
-    assert response.status_code == 200
-    assert tls_server.hits[0].sni == "hooks.pushgate.test"
-
-
-async def test_httpx_refuses_a_certificate_for_another_name(tls_server: TlsServer) -> None:
-    target = ResolvedTarget(
-        f"https://other.pushgate.test:{tls_server.port}/",
-        "other.pushgate.test",
-        tls_server.port,
-        LOCALHOST,
-    )
-    url, headers, extensions = pinned_request_args(target)
-    async with httpx.AsyncClient(verify=tls_server.client_context(), trust_env=False) as client:
-        with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
-            await client.post(url, headers=headers, extensions=extensions)
-        # Without the extension, TLS checks the address, which the certificate does not name.
-        with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
-            await client.post(url, headers={"Host": "localhost"})
-    assert tls_server.hits == []
-
-
 def _curl_post(url: str, connect_to: str, ca_file: Path) -> tuple[int, bytes]:
     curl = pycurl.Curl()
     body = io.BytesIO()
@@ -636,6 +557,11 @@ def _curl_post(url: str, connect_to: str, ca_file: Path) -> tuple[int, bytes]:
 async def test_libcurl_pinned_to_the_checked_address_verifies_the_name(
     tls_server: TlsServer,
 ) -> None:
+    """The sender's pinning: libcurl connects to the checked address (CONNECT_TO), and
+    TLS sends and verifies the name, which never goes to DNS (hooks.pushgate.test does
+    not resolve)."""
+    with pytest.raises(socket.gaierror):
+        socket.getaddrinfo("hooks.pushgate.test", tls_server.port)
     target = ResolvedTarget(
         f"https://hooks.pushgate.test:{tls_server.port}/hook",
         "hooks.pushgate.test",
@@ -649,6 +575,19 @@ async def test_libcurl_pinned_to_the_checked_address_verifies_the_name(
     assert tls_server.hits == [
         Hit("hooks.pushgate.test", f"hooks.pushgate.test:{tls_server.port}", b"{}", LOCALHOST)
     ]
+
+
+async def test_libcurl_refuses_a_certificate_for_another_name(tls_server: TlsServer) -> None:
+    target = ResolvedTarget(
+        f"https://other.pushgate.test:{tls_server.port}/",
+        "other.pushgate.test",
+        tls_server.port,
+        LOCALHOST,
+    )
+    with pytest.raises(pycurl.error) as err:
+        await asyncio.to_thread(_curl_post, target.url, curl_connect_to(target), tls_server.ca_file)
+    assert err.value.args[0] == pycurl.E_PEER_FAILED_VERIFICATION
+    assert tls_server.hits == []
 
 
 @pytest.mark.parametrize(

@@ -16,21 +16,25 @@ Every request goes through the subscriber-host guard (:mod:`pushgate.subscriber_
 the host is resolved, every address checked, and the connection pinned to a checked
 address, so that a subscription cannot reach this server's network neighbourhood (cloud
 metadata, private ranges) unless the operator allowed it.
+
+Posts go through the libcurl transport the providers use
+(:class:`pushgate.providers.transport.Http2Transport`, one of its own, built by the app),
+one request per post, so that a slow subscriber holds up no other's outcome. libcurl
+follows no redirect (``CURLOPT_FOLLOWLOCATION`` is off by default), uses no proxy from the
+environment (the transport sets ``CURLOPT_PROXY`` to ""), and connects only to the
+checked address (``CURLOPT_CONNECT_TO``, :func:`pushgate.subscriber_hosts.curl_connect_to`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
-import ssl
 import time
-from collections.abc import Generator
 from dataclasses import dataclass, field
-from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
-import httpx
 from sqlalchemy import Connection
 
 from pushgate import metrics
@@ -38,13 +42,30 @@ from pushgate.delivery.throttle import Throttle
 from pushgate.domain import delivery_policy, subscriber_posts
 from pushgate.domain.runtime import Runtime
 from pushgate.domain.subscriber_posts import Links, Post
+from pushgate.providers.transport import TIMEOUT_ERROR, Http2Transport, Request, Response
 from pushgate.store import subscription_deliveries as store
 from pushgate.store.subscription_deliveries import ClaimedPost, PostMessage, PostOutcome
-from pushgate.subscriber_hosts import HostRefused, SubscriberHosts, pinned_request_args
+from pushgate.subscriber_hosts import (
+    DEFAULT_PORTS,
+    HostRefused,
+    ResolvedTarget,
+    SubscriberHosts,
+    curl_connect_to,
+)
 
 log = logging.getLogger("pushgate.subscribers")
 
 _RESPONSE_LIMIT = 256
+# A subscriber's answer is only recorded, its first _RESPONSE_LIMIT bytes: libcurl reads
+# at most this much of it (Request.max_body) and stops a longer one, whose status then
+# counts without its text.
+_ANSWER_LIMIT = 16 * 1024
+_POOL = "subscribers"
+# Answers are only recorded, cut short: ask for them uncompressed.
+_ACCEPT_ENCODING = "Accept-Encoding: identity"
+# Characters a URL path or query keeps as they are; anything else (spaces, non-ASCII)
+# is percent-encoded before the URL goes to libcurl, which refuses them.
+_URL_SAFE = "/%:@!$&'()*+,;=-._~?"
 # A throttled subscription's request waits in the process up to this long; a longer
 # wait goes back to the outbox.
 _MAX_THROTTLE_WAIT = 5.0
@@ -63,7 +84,6 @@ class SenderConfig:
     # SNS gives an HTTP/S endpoint about 15 seconds to answer.
     timeout_seconds: float = 15.0
     grace_seconds: float = 10.0
-    ca_file: Path | None = None
 
 
 @dataclass(slots=True)
@@ -75,43 +95,69 @@ class _Context:
     topics: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
-def tls_context(ca_file: Path | None) -> ssl.SSLContext:
-    """The system's trust roots, plus ``PUSHGATE_PROVIDER_CA_FILE`` when set (test CAs)."""
-    context = ssl.create_default_context()
-    if ca_file is not None:
-        context.load_verify_locations(cafile=str(ca_file))
-    return context
+class Credentials:
+    """A subscriber's user and password, and whether it asked for Digest: SNS's
+    authentication of HTTPS subscribers ("Basic and Digest Access Authentication",
+    https://docs.aws.amazon.com/sns/latest/dg/sns-http-https-endpoint-as-subscriber.html)
+    sends Basic credentials with the request; a subscriber that answers 401 with a Digest
+    challenge gets the Digest handshake (libcurl's, RFC 7616), and Digest from then on."""
+
+    __slots__ = ("digest", "user_password")
+
+    def __init__(self, user: str, password: str) -> None:
+        self.user_password = (user, password)
+        self.digest = False
+
+
+def asks_for_digest(response: Response) -> bool:
+    """A 401 whose ``WWW-Authenticate`` challenge is Digest."""
+    challenge = response.headers.get("www-authenticate", "")
+    return response.status == 401 and challenge.lower().startswith("digest")
+
+
+def curl_url(target: ResolvedTarget) -> str:
+    """The URL libcurl is given for ``target``: its checked host and port, no user info
+    (credentials go separately), path and query percent-encoded where they need it.
+
+    Built from the guard's own parse rather than passed through, so that libcurl's URL
+    parser cannot read a host other than the one checked (and pinned by ``CONNECT_TO``).
+    """
+    parts = urlsplit(target.url)
+    host = target.host
+    if ":" in host:
+        host = f"[{ipaddress.ip_address(host)}]"
+    netloc = host if DEFAULT_PORTS[parts.scheme] == target.port else f"{host}:{target.port}"
+    path = quote(parts.path or "/", safe=_URL_SAFE)
+    query = f"?{quote(parts.query, safe=_URL_SAFE)}" if parts.query else ""
+    return f"{parts.scheme}://{netloc}{path}{query}"
 
 
 class SubscriptionSender:
+    """Posts to HTTP/S subscribers through ``transport``, which the caller owns (creates,
+    and closes after :meth:`stop`)."""
+
     def __init__(
         self,
         rt: Runtime,
         links: Links,
         hosts: SubscriberHosts,
         config: SenderConfig,
+        transport: Http2Transport,
     ) -> None:
         self._rt = rt
         self._links = links
         self._hosts = hosts
         self._config = config
-        self._client = httpx.AsyncClient(
-            verify=tls_context(config.ca_file),
-            timeout=config.timeout_seconds,
-            follow_redirects=False,
-            trust_env=False,  # a proxy from the environment would bypass the host guard
-            # Answers are only recorded, cut short: ask for them uncompressed.
-            headers={"Accept-Encoding": "identity"},
-            limits=httpx.Limits(max_connections=config.max_in_flight),
-        )
+        self._transport = transport
+        self._timeout_ms = int(config.timeout_seconds * 1000)
         self._in_flight = 0
         self._capacity = asyncio.Event()
         self._pending: list[PostOutcome] = []
         self._released: list[tuple[int, float]] = []
         self._throttle = Throttle(_MAX_THROTTLE_WAIT)
-        # Per subscriber credentials: a Digest subscriber's challenge is remembered, so
-        # that later posts authenticate at once (httpx's DigestAuth caches it).
-        self._auths: dict[tuple[str, bytes], BasicThenDigest] = {}
+        # Per subscriber credentials: that a subscriber wants Digest is remembered, so
+        # that later posts skip the Basic attempt.
+        self._auths: dict[tuple[str, bytes], Credentials] = {}
         self._stopping = False
         self._tasks: list[asyncio.Task[None]] = []
         self._sends: set[asyncio.Task[None]] = set()
@@ -137,7 +183,6 @@ class SubscriptionSender:
         recorder.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self._flush()
-        await self._client.aclose()
 
     # --- claim ------------------------------------------------------------------------
 
@@ -229,18 +274,14 @@ class SubscriptionSender:
             return None
         if wait:
             await asyncio.sleep(wait)
-        url, headers, extensions = pinned_request_args(target)
-        try:
-            # SNS's 15 s is for the whole exchange, however slowly the subscriber drips.
-            async with asyncio.timeout(self._config.timeout_seconds):
-                status, answer = await self._exchange(
-                    url, post, headers, extensions, self._auth(claim.url, sub)
-                )
-        except (httpx.TimeoutException, TimeoutError):
-            return self._retry_or_fail(claim, context, None, "Timeout", "")
-        except httpx.HTTPError as exc:
-            return self._retry_or_fail(claim, context, None, "ConnectionError", str(exc))
-        text = answer.decode(errors="replace") or None
+        response = await self._exchange(target, post, self._auth(claim.url, sub))
+        status = response.status
+        if status == 0:
+            error = response.error or ""
+            if error.startswith(TIMEOUT_ERROR):
+                return self._retry_or_fail(claim, context, None, "Timeout", "")
+            return self._retry_or_fail(claim, context, None, "ConnectionError", error)
+        text = response.body[:_RESPONSE_LIMIT].decode(errors="replace") or None
         if 200 <= status < 300:
             return PostOutcome(claim.id, store.SENT, status, None, None, time.time())
         if status < 500:
@@ -248,31 +289,40 @@ class SubscriptionSender:
         return self._retry_or_fail(claim, context, status, f"HTTP {status}", text or "")
 
     async def _exchange(
-        self,
-        url: str,
-        post: Post,
-        headers: dict[str, str],
-        extensions: dict[str, str],
-        auth: httpx.Auth | None,
-    ) -> tuple[int, bytes]:
-        """POST, and the status with the first bytes of the answer: a subscriber's answer
-        is only recorded, so a large one is not read."""
-        async with self._client.stream(
+        self, target: ResolvedTarget, post: Post, auth: Credentials | None
+    ) -> Response:
+        """POST to the checked address, within SNS's 15 s for the whole exchange however
+        slowly the subscriber drips (a Digest handshake included), reading at most
+        :data:`_ANSWER_LIMIT` bytes of the answer."""
+        lines = [f"{name}: {value}" for name, value in post.headers.items()]
+        lines.append(_ACCEPT_ENCODING)
+        request = Request(
             "POST",
-            url,
-            content=post.body,
-            headers=post.headers | headers,
-            extensions=extensions,
-            auth=auth or httpx.USE_CLIENT_DEFAULT,
-        ) as response:
-            answer = b""
-            async for chunk in response.aiter_raw():
-                answer += chunk
-                if len(answer) >= _RESPONSE_LIMIT:
-                    break
-            return response.status_code, answer[:_RESPONSE_LIMIT]
+            curl_url(target),
+            lines,
+            post.body,
+            pool=_POOL,
+            connections=self._config.max_in_flight,
+            connect_to=curl_connect_to(target),
+            timeout_ms=self._timeout_ms,
+            max_body=_ANSWER_LIMIT,
+            # the challenge of a 401 decides whether to switch to Digest
+            capture_headers=auth is not None and not auth.digest,
+            userpwd=None if auth is None else auth.user_password,
+            digest=auth is not None and auth.digest,
+        )
+        if auth is None or auth.digest:
+            return await self._transport.request(request)
+        started = time.monotonic()
+        response = await self._transport.request(request)
+        if asks_for_digest(response):
+            auth.digest = True
+            left = self._timeout_ms - int((time.monotonic() - started) * 1000)
+            request = request._replace(capture_headers=False, digest=True, timeout_ms=max(left, 1))
+            response = await self._transport.request(request)
+        return response
 
-    def _auth(self, url: str, sub: store.Subscriber | None) -> httpx.Auth | None:
+    def _auth(self, url: str, sub: store.Subscriber | None) -> Credentials | None:
         """The credentials of a URL with user info: its user, and the password stored
         encrypted (an UnsubscribeConfirmation, sent after the subscription is gone, has
         none and goes without)."""
@@ -283,7 +333,7 @@ class SubscriptionSender:
         auth = self._auths.get(key)
         if auth is None:
             password = self._rt.secrets.decrypt(sub.password_encrypted)
-            auth = self._auths[key] = BasicThenDigest(unquote(user), unquote(password))
+            auth = self._auths[key] = Credentials(unquote(user), unquote(password))
         return auth
 
     def _build(
@@ -370,29 +420,6 @@ class SubscriptionSender:
         except BaseException:
             self._pending[:0], self._released[:0] = outcomes, released
             raise
-
-
-class BasicThenDigest(httpx.Auth):
-    """SNS's authentication of HTTPS subscribers ("Basic and Digest Access
-    Authentication", https://docs.aws.amazon.com/sns/latest/dg/sns-http-https-endpoint-as-subscriber.html):
-    Basic credentials with the request; when the subscriber answers 401 asking for Digest,
-    the Digest handshake (httpx's own, RFC 7616), and Digest from then on."""
-
-    def __init__(self, user: str, password: str) -> None:
-        self._basic = httpx.BasicAuth(user, password)
-        self._digest = httpx.DigestAuth(user, password)
-        self._uses_digest = False
-
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        if self._uses_digest:
-            yield from self._digest.auth_flow(request)
-            return
-        response = yield next(self._basic.auth_flow(request))
-        challenge = response.headers.get("www-authenticate", "")
-        if response.status_code == 401 and challenge.lower().startswith("digest"):
-            self._uses_digest = True
-            del request.headers["Authorization"]
-            yield from self._digest.auth_flow(request)
 
 
 def _policy(context: _Context, claim: ClaimedPost) -> delivery_policy.HttpDeliveryPolicy:

@@ -1,4 +1,5 @@
-"""One multiplexed HTTP/2 client for the provider clients, on libcurl (pycurl).
+"""One multiplexed HTTP/2 client for the provider clients and the HTTP/S subscriber
+sender, on libcurl (pycurl).
 
 HTTP/2 framing, HPACK and TLS run in libcurl and nghttp2, in C and with the GIL released;
 a pure-Python HTTP/2 stack spends most of each request in Python (DESIGN.md sec. 3).
@@ -49,6 +50,11 @@ the strict fakes; the figures are in the providers' report):
   disk (never ``SSL_CERT_FILE``/``CURL_CA_BUNDLE``) plus ``ca_file``, through ``CAINFO``
   (a file, so libcurl's CA cache parses it once per partition, not per connection);
   ``CAPATH`` and proxies from ``*_proxy`` variables are switched off.
+
+* Options a provider never uses (``Request.connect_to``, ``timeout_ms``, ``max_body``,
+  ``userpwd``/``digest``: the HTTP/S subscriber sender's) are set on a handle only when a
+  request asks for them, and put back to the handle's defaults by the next request that
+  does not: a request without them costs four attribute reads.
 
 A request that gets no complete HTTP response (connection refused, TLS failure, reset,
 timeout) yields a :class:`Response` with ``status`` 0 and ``error`` set: transport trouble
@@ -113,6 +119,9 @@ _COALESCE_ACTIVE = 32
 _TRICKLE = 4
 HTTP1_CONNECTIONS = 32
 """Connections per host for a provider that speaks HTTP/1.1 (``Request.connections``)."""
+TIMEOUT_ERROR = f"curl error {pycurl.E_OPERATION_TIMEDOUT}:"
+"""How :attr:`Response.error` starts when the request ran out of time."""
+_FILESIZE_EXCEEDED: int = pycurl.E_FILESIZE_EXCEEDED
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +141,23 @@ class Request(NamedTuple):
     partition's connections per host in place of the transport's
     ``max_connections_per_host``; the first request of a partition sets it.
 
+    The rest are off unless given, and apply to this request only:
+
+    * ``connect_to``: a ``CURLOPT_CONNECT_TO`` entry (``host:port:address:port``):
+      connect there, keeping the URL's name for ``Host``, SNI and the certificate check
+      (https://curl.se/libcurl/c/CURLOPT_CONNECT_TO.html).
+    * ``timeout_ms``: bounds this request instead of the transport's ``timeout``.
+    * ``max_body``: read at most this many bytes of the response body
+      (``CURLOPT_MAXFILESIZE_LARGE``). libcurl stops the transfer when the body is longer
+      (at the headers when ``Content-Length`` says so, else once the limit is passed,
+      https://curl.se/libcurl/c/CURLOPT_MAXFILESIZE_LARGE.html); the response keeps its
+      status, with :attr:`Response.truncated` set and what arrived of the body, at most
+      ``max_body`` bytes (none when the length was announced).
+    * ``userpwd``: (user, password) for HTTP authentication; Basic, sent with the
+      request, or with ``digest`` Digest (``CURLAUTH_DIGEST``): libcurl sends the request
+      without credentials (a POST without its body) to get the challenge and answers it,
+      https://curl.se/libcurl/c/CURLOPT_HTTPAUTH.html.
+
     A named tuple rather than a frozen dataclass: equally immutable, and built in 0.4 us
     instead of 1.5 us, which a fan-out pays per device token.
     """
@@ -144,6 +170,11 @@ class Request(NamedTuple):
     pool: str = ""
     capture_headers: bool = False
     connections: int | None = None
+    connect_to: str | None = None
+    timeout_ms: int | None = None
+    max_body: int | None = None
+    userpwd: tuple[str, str] | None = None
+    digest: bool = False
 
 
 def header_safe(value: str) -> bool:
@@ -161,10 +192,11 @@ class Response:
     empty unless the request asked for ``capture_headers``. ``retry_after`` is the
     ``Retry-After`` of an error response in seconds (capped at an hour), None without
     one: read from the captured header when there is one, else from libcurl's parse
-    (which cannot tell ``Retry-After: 0`` from no header).
+    (which cannot tell ``Retry-After: 0`` from no header). ``truncated`` says the body
+    was longer than the request's ``max_body`` and is cut short (or empty).
     """
 
-    __slots__ = ("_header_lines", "body", "elapsed", "error", "retry_after", "status")
+    __slots__ = ("_header_lines", "body", "elapsed", "error", "retry_after", "status", "truncated")
 
     def __init__(
         self,
@@ -174,6 +206,7 @@ class Response:
         error: str | None,
         elapsed: float,
         retry_after: float | None = None,
+        truncated: bool = False,
     ) -> None:
         self.status = status
         self._header_lines = header_lines
@@ -181,6 +214,7 @@ class Response:
         self.error = error
         self.elapsed = elapsed
         self.retry_after = retry_after
+        self.truncated = truncated
 
     @property
     def headers(self) -> dict[str, str]:
@@ -190,7 +224,7 @@ class Response:
     def __repr__(self) -> str:
         return (
             f"Response(status={self.status}, body={self.body[:80]!r}, error={self.error!r}, "
-            f"elapsed={self.elapsed:.4f})"
+            f"elapsed={self.elapsed:.4f}, truncated={self.truncated})"
         )
 
 
@@ -261,9 +295,14 @@ class _Slot:
         "chunks",
         "curl",
         "custom",
+        "extra",
         "header_lines",
         "index",
+        "limited",
+        "pinned",
         "started",
+        "timed",
+        "userpwd",
     )
 
     def __init__(self, curl: Any, chunks: list[bytes]) -> None:
@@ -275,6 +314,13 @@ class _Slot:
         self.started = 0.0
         self.capturing = False
         self.custom = False
+        # The per-request options (Request.connect_to ...) the handle carries now; extra
+        # is whether it carries any of them.
+        self.extra = False
+        self.pinned = False
+        self.timed = False
+        self.limited = False
+        self.userpwd = False
 
 
 class _Pool:
@@ -695,6 +741,14 @@ class Http2Transport:
                 capture = req.capture_headers
                 c.setopt(pycurl.HEADERFUNCTION, slot.header_lines.append if capture else None)
                 slot.capturing = capture
+            if (
+                slot.extra
+                or req.connect_to is not None
+                or req.timeout_ms is not None
+                or req.max_body is not None
+                or req.userpwd is not None
+            ):
+                self._set_extra(slot, req)
         except (pycurl.error, TypeError, ValueError, UnicodeError) as exc:
             # A request libcurl cannot take (a non-ASCII header, say): answer it, go on.
             del pool.slots[c]
@@ -706,6 +760,43 @@ class Http2Transport:
         slot.started = pool.used = time.monotonic()
         pool.active += 1
         pool.multi.add_handle(c)
+
+    def _set_extra(self, slot: _Slot, req: Request) -> None:
+        """Set the options of ``Request`` a provider never uses, and unset the ones the
+        handle's last request left that this one does not ask for."""
+        c = slot.curl
+        if req.connect_to is not None:
+            c.setopt(pycurl.CONNECT_TO, [req.connect_to])
+            slot.pinned = True
+        elif slot.pinned:
+            c.unsetopt(pycurl.CONNECT_TO)  # setopt(CONNECT_TO, []) would keep the old list
+            slot.pinned = False
+        if req.timeout_ms is not None:
+            c.setopt(pycurl.TIMEOUT_MS, req.timeout_ms)
+            slot.timed = True
+        elif slot.timed:
+            c.setopt(pycurl.TIMEOUT_MS, self._timeout_ms)
+            slot.timed = False
+        if req.max_body is not None:
+            c.setopt(pycurl.MAXFILESIZE_LARGE, req.max_body)
+            slot.limited = True
+        elif slot.limited:
+            c.setopt(pycurl.MAXFILESIZE_LARGE, 0)  # 0: no limit, libcurl's default
+            slot.limited = False
+        if req.userpwd is not None:
+            user, password = req.userpwd
+            c.setopt(pycurl.USERNAME, user.encode())
+            c.setopt(pycurl.PASSWORD, password.encode())
+            c.setopt(
+                pycurl.HTTPAUTH, pycurl.HTTPAUTH_DIGEST if req.digest else pycurl.HTTPAUTH_BASIC
+            )
+            slot.userpwd = True
+        elif slot.userpwd:
+            c.unsetopt(pycurl.USERNAME)
+            c.unsetopt(pycurl.PASSWORD)
+            c.setopt(pycurl.HTTPAUTH, pycurl.HTTPAUTH_BASIC)
+            slot.userpwd = False
+        slot.extra = slot.pinned or slot.timed or slot.limited or slot.userpwd
 
     def _complete(self, batch: _Batch, index: int, response: Response) -> None:
         batch.results[index] = response
@@ -723,7 +814,11 @@ class Http2Transport:
             for c in ok:
                 self._finish(pool, slots[c], None, now)
             for c, errno, message in failed:
-                self._finish(pool, slots[c], f"curl error {errno}: {message}", now)
+                slot = slots[c]
+                if errno == _FILESIZE_EXCEEDED and slot.limited:
+                    self._finish(pool, slot, None, now, truncated=True)
+                else:
+                    self._finish(pool, slot, f"curl error {errno}: {message}", now)
             finished += len(ok) + len(failed)
             if not queued:
                 break
@@ -731,7 +826,9 @@ class Http2Transport:
         if pool.pending:
             self._refill(pool)
 
-    def _finish(self, pool: _Pool, slot: _Slot, error: str | None, now: float) -> None:
+    def _finish(
+        self, pool: _Pool, slot: _Slot, error: str | None, now: float, truncated: bool = False
+    ) -> None:
         c = slot.curl
         pool.multi.remove_handle(c)
         pool.active -= 1
@@ -756,6 +853,7 @@ class Http2Transport:
                 None,
                 now - slot.started,
                 retry_after,
+                truncated,
             )
         else:
             response = Response(0, (), b"", error, now - slot.started)
