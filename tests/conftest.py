@@ -180,14 +180,23 @@ def start_server(
     raise RuntimeError(f"pushgate serve did not become ready:\n{server.log()}")
 
 
-@pytest.fixture(scope="module")
-def server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """A running server on each kind of database, shared by a test module."""
-    srv = start_server(database_url, tmp_path_factory.mktemp("data"))
+@contextlib.contextmanager
+def running_server(
+    database_url: str, data_dir: Path, extra_env: dict[str, str] | None = None
+) -> Iterator[Server]:
+    """:func:`start_server` for the duration of the block."""
+    srv = start_server(database_url, data_dir, extra_env)
     try:
         yield srv
     finally:
         srv.stop()
+
+
+@pytest.fixture(scope="module")
+def server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A running server on each kind of database, shared by a test module."""
+    with running_server(database_url, tmp_path_factory.mktemp("data")) as srv:
+        yield srv
 
 
 @pytest.fixture(scope="module")

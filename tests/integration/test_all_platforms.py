@@ -8,16 +8,15 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
 from pushgate.fakes.runner import FakeProviders
-from tests.conftest import Server, start_server, unique
+from tests.conftest import Server, unique
 from tests.integration.delivery_helpers import (
-    FAST_ENGINE,
     apns_app,
     apns_token,
     bundle_of,
@@ -31,14 +30,8 @@ TEXT = "Your order shipped"
 
 
 @pytest.fixture(scope="module")
-def server(
-    database_url: str, fakes: FakeProviders, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Server]:
-    srv = start_server(database_url, tmp_path_factory.mktemp("data"), fakes.env() | FAST_ENGINE)
-    try:
-        yield srv
-    finally:
-        srv.stop()
+def server(delivering_server: Server) -> Server:
+    return delivering_server
 
 
 @dataclass

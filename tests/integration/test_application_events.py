@@ -43,11 +43,9 @@ from tests.conftest import (
     REGION,
     SECRET_ACCESS_KEY,
     Server,
-    start_server,
     unique,
 )
 from tests.integration.delivery_helpers import (
-    FAST_ENGINE,
     apns_app,
     apns_token,
     endpoint,
@@ -305,14 +303,8 @@ QUIET_SECONDS = 1.0  # how long to wait for an event that must not come
 
 
 @pytest.fixture(scope="module")
-def server(
-    database_url: str, fakes: FakeProviders, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Server]:
-    srv = start_server(database_url, tmp_path_factory.mktemp("data"), fakes.env() | FAST_ENGINE)
-    try:
-        yield srv
-    finally:
-        srv.stop()
+def server(delivering_server: Server) -> Server:
+    return delivering_server
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +20,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from pushgate.fakes.runner import FakeProviders
-from tests.conftest import Server, start_server, unique
+from tests.conftest import Server, unique
 from tests.integration.delivery_helpers import (
-    FAST_ENGINE,
     apns_app,
     apns_token,
     bundle_of,
@@ -37,14 +35,8 @@ from tests.integration.delivery_helpers import (
 
 
 @pytest.fixture(scope="module")
-def server(
-    database_url: str, fakes: FakeProviders, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Server]:
-    srv = start_server(database_url, tmp_path_factory.mktemp("data"), fakes.env() | FAST_ENGINE)
-    try:
-        yield srv
-    finally:
-        srv.stop()
+def server(delivering_server: Server) -> Server:
+    return delivering_server
 
 
 @pytest.fixture(autouse=True)

@@ -20,7 +20,7 @@ import pytest
 
 from pushgate.fakes.runner import FakeProviders
 from pushgate.logs import mask
-from tests.conftest import ACCESS_KEY_ID, SECRET_ACCESS_KEY, Server, start_server
+from tests.conftest import ACCESS_KEY_ID, SECRET_ACCESS_KEY, Server, running_server
 from tests.integration.delivery_helpers import (
     FAST_ENGINE,
     apns_app,
@@ -38,11 +38,8 @@ def server(
     database_url: str, fakes: FakeProviders, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Server]:
     env = fakes.env() | FAST_ENGINE | {"PUSHGATE_DELIVERY_LOG_STDOUT": "true"}
-    srv = start_server(database_url, tmp_path_factory.mktemp("data"), env)
-    try:
+    with running_server(database_url, tmp_path_factory.mktemp("data"), env) as srv:
         yield srv
-    finally:
-        srv.stop()
 
 
 @pytest.fixture(autouse=True)

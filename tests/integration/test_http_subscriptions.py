@@ -20,7 +20,13 @@ from cryptography.exceptions import InvalidSignature
 from prometheus_client.parser import text_string_to_metric_families
 
 from pushgate.fakes.runner import FakeProviders
-from tests.conftest import ACCESS_KEY_ID, SECRET_ACCESS_KEY, Server, start_server, unique
+from tests.conftest import (
+    ACCESS_KEY_ID,
+    SECRET_ACCESS_KEY,
+    Server,
+    running_server,
+    unique,
+)
 from tests.integration.delivery_helpers import FAST_ENGINE, apns_app, apns_token, endpoint
 from tests.sns_subscriber import Subscriber, running_subscriber, verify_with_certificate
 
@@ -35,11 +41,8 @@ def server(
 ) -> Iterator[Server]:
     # The subscriber listens on loopback, which the host guard refuses unless allowed.
     env = fakes.env() | FAST_ENGINE | {"PUSHGATE_SUBSCRIPTION_ALLOWED_HOSTS": "127.0.0.1"}
-    srv = start_server(database_url, tmp_path_factory.mktemp("data"), env)
-    try:
+    with running_server(database_url, tmp_path_factory.mktemp("data"), env) as srv:
         yield srv
-    finally:
-        srv.stop()
 
 
 @pytest.fixture(scope="module")

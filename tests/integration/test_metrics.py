@@ -8,7 +8,6 @@ values are exact even though the server is shared by the module.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,14 +32,8 @@ Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 
 @pytest.fixture(scope="module")
-def server(
-    database_url: str, fakes: FakeProviders, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Server]:
-    srv = start_server(database_url, tmp_path_factory.mktemp("data"), fakes.env() | FAST_ENGINE)
-    try:
-        yield srv
-    finally:
-        srv.stop()
+def server(delivering_server: Server) -> Server:
+    return delivering_server
 
 
 @pytest.fixture(autouse=True)

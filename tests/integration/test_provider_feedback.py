@@ -18,9 +18,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from pushgate.fakes.runner import FakeProviders
-from tests.conftest import Server, start_server, unique
+from tests.conftest import Server, unique
 from tests.integration.delivery_helpers import (
-    FAST_ENGINE,
     endpoint,
     settled,
     status,
@@ -29,14 +28,8 @@ from tests.integration.delivery_helpers import (
 
 
 @pytest.fixture(scope="module")
-def server(
-    database_url: str, fakes: FakeProviders, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Server]:
-    srv = start_server(database_url, tmp_path_factory.mktemp("data"), fakes.env() | FAST_ENGINE)
-    try:
-        yield srv
-    finally:
-        srv.stop()
+def server(delivering_server: Server) -> Server:
+    return delivering_server
 
 
 @pytest.fixture

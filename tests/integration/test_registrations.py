@@ -17,7 +17,13 @@ import pytest
 from botocore.exceptions import ClientError
 
 from pushgate.fakes.runner import FakeProviders
-from tests.conftest import ACCESS_KEY_ID, SECRET_ACCESS_KEY, Server, start_server, unique
+from tests.conftest import (
+    ACCESS_KEY_ID,
+    SECRET_ACCESS_KEY,
+    Server,
+    running_server,
+    unique,
+)
 from tests.integration.delivery_helpers import (
     FAST_ENGINE,
     apns_app,
@@ -47,11 +53,8 @@ def server(
 ) -> Iterator[Server]:
     env = fakes.env() | FAST_ENGINE
     env |= {"PUSHGATE_OIDC_ISSUER": issuer.url, "PUSHGATE_OIDC_AUDIENCE": AUDIENCE}
-    srv = start_server(database_url, tmp_path_factory.mktemp("data"), env)
-    try:
+    with running_server(database_url, tmp_path_factory.mktemp("data"), env) as srv:
         yield srv
-    finally:
-        srv.stop()
 
 
 @pytest.fixture

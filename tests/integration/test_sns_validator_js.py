@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 
 from pushgate.fakes.runner import FakeProviders
-from tests.conftest import Server, start_server, unique
+from tests.conftest import Server, running_server, unique
 
 VALIDATOR = "sns-validator@0.3.5"
 SCRIPT = Path(__file__).parent.parent / "js" / "sns_subscriber.js"
@@ -120,11 +120,8 @@ def tls_server(
         "PUSHGATE_SUBSCRIPTION_ALLOWED_HOSTS": "127.0.0.1",
         "PUSHGATE_ACCESS_LOG": "false",
     }
-    srv = start_server(f"sqlite:///{data / 'pushgate.db'}", data, env)
-    try:
+    with running_server(f"sqlite:///{data / 'pushgate.db'}", data, env) as srv:
         yield srv
-    finally:
-        srv.stop()
 
 
 @pytest.mark.parametrize("version", ["1", "2"])

@@ -12,7 +12,7 @@ import pytest
 
 from pushgate.fakes.runner import FakeProviders
 from pushgate.settings import Settings
-from tests.conftest import Server, start_server, unique
+from tests.conftest import Server, running_server, unique
 
 
 @pytest.fixture(scope="module")
@@ -23,11 +23,8 @@ def tls_server(fakes: FakeProviders, tmp_path_factory: pytest.TempPathFactory) -
         "PUSHGATE_TLS_KEY_FILE": str(fakes.ca.server_key_file),
         "PUSHGATE_ACCESS_LOG": "false",
     }
-    srv = start_server(f"sqlite:///{data / 'pushgate.db'}", data, env)
-    try:
+    with running_server(f"sqlite:///{data / 'pushgate.db'}", data, env) as srv:
         yield srv
-    finally:
-        srv.stop()
 
 
 def test_https_with_the_configured_certificate(tls_server: Server, fakes: FakeProviders) -> None:
