@@ -8,6 +8,7 @@ own, created here and dropped afterwards, so tests never see each other's rows.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import os
 import socket
@@ -133,6 +134,19 @@ class Server:
                 self.process.wait()
 
 
+# Every server the tests started: one a test left running (interrupted, timed out, or an
+# error between start and the fixture's finally) is stopped when pytest exits.
+_STARTED: list[subprocess.Popen[bytes]] = []
+
+
+@atexit.register
+def _stop_leftover_servers() -> None:
+    for process in _STARTED:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
 def start_server(
     database_url: str, data_dir: Path, extra_env: dict[str, str] | None = None
 ) -> Server:
@@ -160,6 +174,7 @@ def start_server(
             stdout=log_file,
             stderr=subprocess.STDOUT,
         )
+    _STARTED.append(process)
     # Serving TLS (PUSHGATE_TLS_CERT_FILE): by the name its certificate carries.
     tls = "PUSHGATE_TLS_CERT_FILE" in env
     url = f"https://localhost:{port}" if tls else f"http://127.0.0.1:{port}"
