@@ -135,7 +135,7 @@ async def subscribe(
     for key, value in attributes.items():
         _check_attribute(key, value, "Invalid parameter: Attributes Reason: ")
     now = rt.clock()
-
+    expires_at = now.timestamp() + TOKEN_LIFETIME_SECONDS  # of a confirmation sent now
     target, password = hide_password(target)
 
     def tx(conn: Connection) -> str:
@@ -154,7 +154,9 @@ async def subscribe(
                     "different attributes"
                 )
             sub = existing
-            if sub.pending:  # SNS sends the confirmation again
+            if sub.pending:  # SNS sends the confirmation again, valid two days anew
+                sub.confirmation_expires_at = expires_at
+                store.save(conn, sub)
                 _request_confirmation(conn, sub, now.timestamp())
         else:
             pending = protocol != "application"
@@ -168,6 +170,7 @@ async def subscribe(
                 attributes=_stored(attributes),
                 pending=pending,
                 confirmation_token=secrets.token_hex(64) if pending else None,
+                confirmation_expires_at=expires_at if pending else None,
             )
             sub.id = store.insert_one(conn, sub, now)
             if pending:
@@ -199,9 +202,8 @@ def hide_password(url: str) -> tuple[str, str | None]:
 
 
 def _request_confirmation(conn: Connection, sub: SubscriptionRow, now: float) -> None:
-    """Queue a SubscriptionConfirmation; its token confirms for two days from now."""
+    """Queue a SubscriptionConfirmation with the subscription's token."""
     assert sub.confirmation_token is not None
-    store.set_confirmation_expiry(conn, sub.id, now + TOKEN_LIFETIME_SECONDS)
     _send(conn, posts.SUBSCRIPTION_CONFIRMATION, sub, sub.confirmation_token, now)
 
 
@@ -234,7 +236,7 @@ async def unsubscribe(rt: Runtime, arn: str, *, signed: bool = True) -> None:
         sub = store.get(conn, arn)
         if sub is None:
             return False
-        if not signed and store.authenticates_unsubscribe(conn, sub.id):
+        if not signed and sub.authenticate_on_unsubscribe:
             raise AuthorizationError("Unsubscribe of this subscription requires authentication")
         store.delete_one(conn, arn)
         if sub.protocol not in HTTP_PROTOCOLS or sub.pending:
@@ -319,15 +321,14 @@ async def confirm(
         sub = store.by_confirmation_token(conn, token)
         if sub is None:
             return _restore(conn, topic.id, topic_arn, token, now)
-        expires_at = store.confirmation_expiry(conn, sub.id)
+        expires_at = sub.confirmation_expires_at
         if sub.topic_arn != topic_arn or (
             sub.pending and expires_at is not None and expires_at < now.timestamp()
         ):
             raise InvalidParameter("Invalid parameter: Token")
         sub.pending = False
+        sub.authenticate_on_unsubscribe |= authenticate_on_unsubscribe
         store.save(conn, sub)
-        if authenticate_on_unsubscribe:
-            store.set_authenticate_on_unsubscribe(conn, sub.id)
         return sub.arn
 
     return await rt.db.write(tx)

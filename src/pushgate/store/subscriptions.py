@@ -23,6 +23,9 @@ class SubscriptionRow:
     attributes: dict[str, str]
     pending: bool
     confirmation_token: str | None
+    # Epoch seconds after which the confirmation token no longer confirms.
+    confirmation_expires_at: float | None = None
+    authenticate_on_unsubscribe: bool = False
 
 
 _COLUMNS = (
@@ -35,6 +38,8 @@ _COLUMNS = (
     s.c.attributes,
     s.c.pending,
     s.c.confirmation_token,
+    s.c.confirmation_expires_at,
+    s.c.authenticate_on_unsubscribe,
 )
 _FROM = s.join(topics, topics.c.id == s.c.topic_id)
 
@@ -50,6 +55,8 @@ def _row(r: Any) -> SubscriptionRow:
         dict(r.attributes),
         r.pending,
         r.confirmation_token,
+        r.confirmation_expires_at,
+        bool(r.authenticate_on_unsubscribe),
     )
 
 
@@ -83,6 +90,8 @@ def insert_one(conn: Connection, sub: SubscriptionRow, now: datetime) -> int:
         "attributes": sub.attributes,
         "pending": sub.pending,
         "confirmation_token": sub.confirmation_token,
+        "confirmation_expires_at": sub.confirmation_expires_at,
+        "authenticate_on_unsubscribe": sub.authenticate_on_unsubscribe,
         "created_at": now,
     }
     return int(conn.execute(insert(s).values(values).returning(s.c.id)).scalar_one())
@@ -96,6 +105,8 @@ def save(conn: Connection, sub: SubscriptionRow) -> None:
             attributes=sub.attributes,
             pending=sub.pending,
             confirmation_token=sub.confirmation_token,
+            confirmation_expires_at=sub.confirmation_expires_at,
+            authenticate_on_unsubscribe=sub.authenticate_on_unsubscribe,
         )
     )
 
@@ -124,24 +135,6 @@ def page(
     )
     rows = conn.execute(query.order_by(s.c.id).limit(limit))
     return [_row(r) for r in rows]
-
-
-def set_confirmation_expiry(conn: Connection, sub_id: int, expires_at: float) -> None:
-    conn.execute(update(s).where(s.c.id == sub_id).values(confirmation_expires_at=expires_at))
-
-
-def confirmation_expiry(conn: Connection, sub_id: int) -> float | None:
-    value = conn.execute(select(s.c.confirmation_expires_at).where(s.c.id == sub_id)).scalar()
-    return float(value) if value is not None else None
-
-
-def set_authenticate_on_unsubscribe(conn: Connection, sub_id: int) -> None:
-    conn.execute(update(s).where(s.c.id == sub_id).values(authenticate_on_unsubscribe=True))
-
-
-def authenticates_unsubscribe(conn: Connection, sub_id: int) -> bool:
-    value = conn.execute(select(s.c.authenticate_on_unsubscribe).where(s.c.id == sub_id)).scalar()
-    return bool(value)
 
 
 def set_password(conn: Connection, sub_id: int, password_encrypted: bytes | None) -> None:
